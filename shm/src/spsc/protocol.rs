@@ -1,0 +1,227 @@
+//! The SPSC index protocol, separate from where the indices live, so the same code runs
+//! over shared memory in production and over loom's model atomics in `tests/loom.rs`.
+//!
+//! Positions are u64 counters that only grow (2^64 messages never wrap in practice);
+//! the slot of position `p` is `p & mask`. The producer owns `tail`, the consumer owns
+//! `head`; each keeps a cached copy of the other's index and refreshes it (acquire load)
+//! only when the cache says there is no room / nothing to read. Publishing is a release
+//! store after the slot writes, so the reader that acquires the index sees the slots.
+//!
+//! Indices written by the peer are untrusted: a refresh that sees an index go backwards
+//! or past the other side is reported as corruption, so no value a hostile or broken
+//! peer writes can make a slot access go out of bounds or overlap a slot in use.
+
+use std::sync::atomic::Ordering;
+
+/// Where an index lives: a std atomic in a mapping, or a loom atomic in a model test.
+pub trait IndexCell {
+    fn load(&self, order: Ordering) -> u64;
+    fn store(&self, value: u64, order: Ordering);
+}
+
+impl IndexCell for std::sync::atomic::AtomicU64 {
+    #[inline(always)]
+    fn load(&self, order: Ordering) -> u64 {
+        std::sync::atomic::AtomicU64::load(self, order)
+    }
+    #[inline(always)]
+    fn store(&self, value: u64, order: Ordering) {
+        std::sync::atomic::AtomicU64::store(self, value, order)
+    }
+}
+
+/// An index written by the peer that no correct peer could have written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BadIndex {
+    pub field: &'static str,
+    pub value: u64,
+    pub why: &'static str,
+}
+
+/// The producer's private state.
+#[derive(Debug, Clone)]
+pub struct ProducerState {
+    tail: u64,
+    cached_head: u64,
+    mask: u64,
+}
+
+impl ProducerState {
+    /// Resumes at the indices found in the ring (both must already be validated).
+    pub fn new(capacity: u64, head: u64, tail: u64) -> Self {
+        debug_assert!(capacity.is_power_of_two() && head <= tail && tail - head <= capacity);
+        ProducerState {
+            tail,
+            cached_head: head,
+            mask: capacity - 1,
+        }
+    }
+
+    /// Free slots, refreshing the cached head only if fewer than `want` are known free.
+    #[inline(always)]
+    pub fn free<I: IndexCell>(&mut self, head: &I, want: u64) -> Result<u64, BadIndex> {
+        let capacity = self.mask + 1;
+        let free = capacity - (self.tail - self.cached_head);
+        if free >= want {
+            return Ok(free);
+        }
+        let h = head.load(Ordering::Acquire);
+        if h < self.cached_head {
+            return Err(BadIndex {
+                field: "head",
+                value: h,
+                why: "went backwards",
+            });
+        }
+        if h > self.tail {
+            return Err(BadIndex {
+                field: "head",
+                value: h,
+                why: "is past the producer's tail",
+            });
+        }
+        self.cached_head = h;
+        Ok(capacity - (self.tail - h))
+    }
+
+    /// Slot index of the `k`-th position after the tail.
+    #[inline(always)]
+    pub fn slot(&self, k: u64) -> usize {
+        ((self.tail + k) & self.mask) as usize
+    }
+
+    /// Publishes `n` written slots.
+    #[inline(always)]
+    pub fn commit<I: IndexCell>(&mut self, tail: &I, n: u64) {
+        self.tail += n;
+        tail.store(self.tail, Ordering::Release);
+    }
+
+    /// Position of the next message.
+    pub fn tail(&self) -> u64 {
+        self.tail
+    }
+}
+
+/// The consumer's private state.
+#[derive(Debug, Clone)]
+pub struct ConsumerState {
+    head: u64,
+    cached_tail: u64,
+    mask: u64,
+}
+
+impl ConsumerState {
+    /// Resumes at the indices found in the ring (both must already be validated).
+    pub fn new(capacity: u64, head: u64, tail: u64) -> Self {
+        debug_assert!(capacity.is_power_of_two() && head <= tail && tail - head <= capacity);
+        ConsumerState {
+            head,
+            cached_tail: tail,
+            mask: capacity - 1,
+        }
+    }
+
+    /// Readable slots, refreshing the cached tail only if fewer than `want` are known.
+    #[inline(always)]
+    pub fn available<I: IndexCell>(&mut self, tail: &I, want: u64) -> Result<u64, BadIndex> {
+        let avail = self.cached_tail - self.head;
+        if avail >= want {
+            return Ok(avail);
+        }
+        let t = tail.load(Ordering::Acquire);
+        if t < self.cached_tail {
+            return Err(BadIndex {
+                field: "tail",
+                value: t,
+                why: "went backwards",
+            });
+        }
+        if t - self.head > self.mask + 1 {
+            return Err(BadIndex {
+                field: "tail",
+                value: t,
+                why: "is more than a capacity ahead of the consumer's head",
+            });
+        }
+        self.cached_tail = t;
+        Ok(t - self.head)
+    }
+
+    /// Slot index of the `k`-th position after the head.
+    #[inline(always)]
+    pub fn slot(&self, k: u64) -> usize {
+        ((self.head + k) & self.mask) as usize
+    }
+
+    /// Releases `n` read slots to the producer.
+    #[inline(always)]
+    pub fn commit<I: IndexCell>(&mut self, head: &I, n: u64) {
+        self.head += n;
+        head.store(self.head, Ordering::Release);
+    }
+
+    /// Position of the next message to read.
+    pub fn head(&self) -> u64 {
+        self.head
+    }
+}
+
+/// Checks a (head, tail) pair read at attach time.
+pub fn check_indices(capacity: u64, head: u64, tail: u64) -> Result<(), BadIndex> {
+    if head > tail {
+        return Err(BadIndex {
+            field: "head",
+            value: head,
+            why: "is past the tail",
+        });
+    }
+    if tail - head > capacity {
+        return Err(BadIndex {
+            field: "tail",
+            value: tail,
+            why: "is more than a capacity ahead of the head",
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicU64;
+
+    #[test]
+    fn producer_sees_full_and_refreshes() {
+        let head = AtomicU64::new(0);
+        let tail = AtomicU64::new(0);
+        let mut p = ProducerState::new(4, 0, 0);
+        assert_eq!(p.free(&head, 1), Ok(4));
+        p.commit(&tail, 4);
+        assert_eq!(p.free(&head, 1), Ok(0));
+        head.store(3, Ordering::Release);
+        assert_eq!(p.free(&head, 1), Ok(3));
+        assert_eq!(p.slot(0), 0);
+    }
+
+    #[test]
+    fn hostile_indices_are_reported() {
+        let head = AtomicU64::new(0);
+        let tail = AtomicU64::new(0);
+        let mut p = ProducerState::new(4, 0, 0);
+        p.commit(&tail, 4);
+        head.store(9, Ordering::Relaxed);
+        assert_eq!(p.free(&head, 1).unwrap_err().field, "head");
+
+        let mut c = ConsumerState::new(4, 0, 0);
+        tail.store(5, Ordering::Relaxed);
+        assert_eq!(c.available(&tail, 1).unwrap_err().field, "tail");
+        tail.store(2, Ordering::Relaxed);
+        assert_eq!(c.available(&tail, 1), Ok(2));
+        tail.store(1, Ordering::Relaxed);
+        assert_eq!(c.available(&tail, 3).unwrap_err().why, "went backwards");
+        assert!(check_indices(4, 3, 2).is_err());
+        assert!(check_indices(4, 0, 5).is_err());
+        assert!(check_indices(4, 1, 5).is_ok());
+    }
+}
