@@ -25,6 +25,7 @@ use std::sync::atomic::{fence, AtomicU64, Ordering};
 use crate::error::RingError;
 use crate::header::{Expect, ObjectKind, CONTROL_OFFSET};
 use crate::object::{CreateSpec, Liveness, LockMode, Role, ShmObject};
+use crate::spsc::protocol::MAX_POSITION;
 use crate::{ShmError, ShmMessage};
 
 /// Offset of the published-message count.
@@ -150,6 +151,14 @@ impl<T: ShmMessage> Publisher<T> {
     pub fn attach(path: &Path) -> Result<Self, ShmError> {
         let obj = ShmObject::attach(path, expect::<T>(), true)?;
         obj.lock(Role::Producer, LockMode::Exclusive)?;
+        let tail = obj.atomic_u64(TAIL_OFFSET).load(Ordering::Acquire);
+        if tail > MAX_POSITION {
+            return Err(ShmError::bad_field(
+                path,
+                "tail",
+                format!("{tail} exceeds the largest position (2^62)"),
+            ));
+        }
         Ok(Publisher::new(obj))
     }
 
@@ -228,6 +237,13 @@ impl<T: ShmMessage> Subscriber<T> {
         obj.lock(Role::Consumer, LockMode::Shared)?;
         let slots = Slots::new(obj);
         let tail = slots.tail().load(Ordering::Acquire);
+        if tail > MAX_POSITION {
+            return Err(ShmError::bad_field(
+                path,
+                "tail",
+                format!("{tail} exceeds the largest position (2^62)"),
+            ));
+        }
         let next = match join {
             JoinAt::Latest => tail,
             JoinAt::Oldest => tail.saturating_sub(slots.capacity()),
@@ -274,6 +290,9 @@ impl<T: ShmMessage> Subscriber<T> {
         let tail = self.slots.tail().load(Ordering::Acquire);
         if tail < self.last_tail {
             return Err(self.corrupt(tail, "went backwards"));
+        }
+        if tail > MAX_POSITION {
+            return Err(self.corrupt(tail, "exceeds the largest position (2^62)"));
         }
         self.last_tail = tail;
         if tail <= n {

@@ -18,6 +18,12 @@
 //! All `unsafe` code of hotpath's process-boundary layer lives in this crate; each block
 //! says why it is sound in a `// SAFETY:` comment.
 
+// Lets `shm_message!` name this crate as `hotpath_shm` everywhere, itself included.
+extern crate self as hotpath_shm;
+
+#[doc(hidden)]
+pub use zerocopy as __zerocopy;
+
 pub mod broadcast;
 pub mod clock;
 pub mod counters;

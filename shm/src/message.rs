@@ -68,7 +68,8 @@ pub const fn fnv_u64(mut h: u64, v: u64) -> u64 {
 /// Declares a `#[repr(C)]` shared-memory message with zerocopy derives, a compile-time
 /// size assertion and an [`ShmMessage`] impl whose layout hash covers every field.
 ///
-/// The crate using it must depend on `zerocopy` (the derives name it).
+/// The crate using it needs no dependency on zerocopy: the derives go through this
+/// crate's re-export.
 #[macro_export]
 macro_rules! shm_message {
     (
@@ -81,8 +82,10 @@ macro_rules! shm_message {
         #[repr(C)]
         #[derive(
             Clone, Copy, Debug, Default, PartialEq, Eq,
-            zerocopy::FromBytes, zerocopy::IntoBytes, zerocopy::Immutable, zerocopy::KnownLayout
+            $crate::__zerocopy::FromBytes, $crate::__zerocopy::IntoBytes,
+            $crate::__zerocopy::Immutable, $crate::__zerocopy::KnownLayout
         )]
+        #[zerocopy(crate = "hotpath_shm::__zerocopy")]
         $vis struct $name {
             $( $(#[$fmeta])* $fvis $field : $ty ),*
         }

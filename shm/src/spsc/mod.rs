@@ -59,26 +59,35 @@ fn spec<T: ShmMessage>(capacity: u64, role: Role) -> CreateSpec<'static> {
 struct RingMap<T> {
     obj: ShmObject,
     slots: *mut T,
+    head: *const AtomicU64,
+    tail: *const AtomicU64,
     capacity: u64,
     _t: PhantomData<T>,
 }
 
-// SAFETY: the raw pointer points into `obj`'s mapping, which moves with the struct and
+// SAFETY: the raw pointers point into `obj`'s mapping, which moves with the struct and
 // lives as long as it; T is Send. The ends themselves are not Sync (all methods take
 // &mut self), so a ring end is used from one thread at a time.
 unsafe impl<T: Send> Send for RingMap<T> {}
 
 impl<T: ShmMessage> RingMap<T> {
-    fn new(obj: ShmObject, role: Role) -> Result<Self, ShmError> {
+    /// Maps the ring and returns it with the (head, tail) it validated: the ends start
+    /// from exactly these values, never from a second read a peer could have changed.
+    fn new(obj: ShmObject, role: Role) -> Result<(Self, u64, u64), ShmError> {
         let capacity = obj.layout().capacity;
         let data = obj.layout().data_offset as usize;
         // SAFETY: the header was validated: data_offset + capacity * size_of::<T>() is
         // within the mapping, and data_offset is page-aligned so every slot is aligned
         // for T (whose size is a multiple of its alignment, itself <= 64).
         let slots = unsafe { obj.base().add(data) }.cast::<T>();
+        // Resolved (and bounds-checked) once here rather than on every push and pop.
+        let head: *const AtomicU64 = obj.atomic_u64(HEAD_OFFSET);
+        let tail: *const AtomicU64 = obj.atomic_u64(TAIL_OFFSET);
         let map = RingMap {
             obj,
             slots,
+            head,
+            tail,
             capacity,
             _t: PhantomData,
         };
@@ -97,10 +106,10 @@ impl<T: ShmMessage> RingMap<T> {
         map.obj
             .atomic_u32(pid_off)
             .store(std::process::id(), Ordering::Relaxed);
-        Ok(map)
+        Ok((map, head, tail))
     }
 
-    fn attach(path: &Path, role: Role) -> Result<Self, ShmError> {
+    fn attach(path: &Path, role: Role) -> Result<(Self, u64, u64), ShmError> {
         let obj = ShmObject::attach(path, expect::<T>(), true)?;
         if let Err(e) = obj.lock(role, LockMode::Exclusive) {
             let pid_off = match role {
@@ -116,12 +125,17 @@ impl<T: ShmMessage> RingMap<T> {
         RingMap::new(obj, role)
     }
 
+    #[inline(always)]
     fn tail_cell(&self) -> &AtomicU64 {
-        self.obj.atomic_u64(TAIL_OFFSET)
+        // SAFETY: obtained from `obj.atomic_u64` (in bounds, aligned); the mapping lives
+        // as long as `self`.
+        unsafe { &*self.tail }
     }
 
+    #[inline(always)]
     fn head_cell(&self) -> &AtomicU64 {
-        self.obj.atomic_u64(HEAD_OFFSET)
+        // SAFETY: as for tail_cell.
+        unsafe { &*self.head }
     }
 
     fn indices(&self) -> (u64, u64) {
@@ -155,8 +169,7 @@ impl<T: ShmMessage> RingMap<T> {
 /// producer end. The consumer attaches with [`Consumer::attach`].
 pub fn create<T: ShmMessage>(path: &Path, capacity: u64) -> Result<Producer<T>, ShmError> {
     let obj = ShmObject::create(path, &spec::<T>(capacity, Role::Producer), |_| Ok(()))?;
-    let map = RingMap::new(obj, Role::Producer)?;
-    Ok(Producer::from_map(map))
+    Ok(Producer::from_map(RingMap::new(obj, Role::Producer)?))
 }
 
 /// Creates an SPSC ring and returns its consumer end (e.g. a gateway creating the
@@ -166,8 +179,7 @@ pub fn create_for_consumer<T: ShmMessage>(
     capacity: u64,
 ) -> Result<Consumer<T>, ShmError> {
     let obj = ShmObject::create(path, &spec::<T>(capacity, Role::Consumer), |_| Ok(()))?;
-    let map = RingMap::new(obj, Role::Consumer)?;
-    Ok(Consumer::from_map(map))
+    Ok(Consumer::from_map(RingMap::new(obj, Role::Consumer)?))
 }
 
 /// The producer end. Exactly one per ring (enforced by its lock).
@@ -183,8 +195,7 @@ impl<T: ShmMessage> Producer<T> {
         Ok(Producer::from_map(RingMap::attach(path, Role::Producer)?))
     }
 
-    fn from_map(map: RingMap<T>) -> Self {
-        let (head, tail) = map.indices();
+    fn from_map((map, head, tail): (RingMap<T>, u64, u64)) -> Self {
         Producer {
             state: ProducerState::new(map.capacity, head, tail),
             map,
@@ -192,7 +203,7 @@ impl<T: ShmMessage> Producer<T> {
     }
 
     /// Pushes one message, or hands it back if the ring is full (or corrupt).
-    #[inline]
+    #[inline(always)]
     pub fn try_push(&mut self, value: T) -> Result<(), PushError<T>> {
         match self.state.free(self.map.head_cell(), 1) {
             Ok(0) => Err(PushError::Full(value)),
@@ -210,19 +221,27 @@ impl<T: ShmMessage> Producer<T> {
     }
 
     /// Pushes as many of `values` as fit, with one index publication; returns how many.
-    #[inline]
+    #[inline(always)]
     pub fn push_slice(&mut self, values: &[T]) -> Result<usize, RingError> {
         let want = values.len() as u64;
         let free = self
             .state
             .free(self.map.head_cell(), want)
             .map_err(|b| self.map.corrupt(b))?;
-        let n = want.min(free);
-        for (k, v) in values[..n as usize].iter().enumerate() {
-            let slot = self.state.slot(k as u64);
-            // SAFETY: as in try_push: slot is masked and among the n free slots.
-            unsafe { self.map.slots.add(slot).write(*v) };
+        let n = want.min(free) as usize;
+        // The n free slots are at most two contiguous runs: to the end of the ring, then
+        // from its start.
+        let first = self.state.slot(0);
+        let run = n.min(self.map.capacity as usize - first);
+        // SAFETY: first + run <= capacity and n - run <= first (the second run starts at
+        // slot 0 and is shorter than the free space), so both copies stay inside the
+        // slots; the slots are free (the consumer does not read them), and `values` is
+        // ordinary memory that cannot overlap the mapping's slots.
+        unsafe {
+            std::ptr::copy_nonoverlapping(values.as_ptr(), self.map.slots.add(first), run);
+            std::ptr::copy_nonoverlapping(values.as_ptr().add(run), self.map.slots, n - run);
         }
+        let n = n as u64;
         if n > 0 {
             self.state.commit(self.map.tail_cell(), n);
         }
@@ -270,8 +289,7 @@ impl<T: ShmMessage> Consumer<T> {
         Ok(Consumer::from_map(RingMap::attach(path, Role::Consumer)?))
     }
 
-    fn from_map(map: RingMap<T>) -> Self {
-        let (head, tail) = map.indices();
+    fn from_map((map, head, tail): (RingMap<T>, u64, u64)) -> Self {
         Consumer {
             state: ConsumerState::new(map.capacity, head, tail),
             map,
@@ -279,7 +297,7 @@ impl<T: ShmMessage> Consumer<T> {
     }
 
     /// Pops one message if there is one.
-    #[inline]
+    #[inline(always)]
     pub fn try_pop(&mut self) -> Result<Option<T>, RingError> {
         let avail = self
             .state
@@ -299,17 +317,21 @@ impl<T: ShmMessage> Consumer<T> {
     }
 
     /// Pops up to `out.len()` messages with one index publication; returns how many.
-    #[inline]
+    #[inline(always)]
     pub fn pop_slice(&mut self, out: &mut [T]) -> Result<usize, RingError> {
         let avail = self
             .state
             .available(self.map.tail_cell(), out.len() as u64)
             .map_err(|b| self.map.corrupt(b))?;
         let n = (out.len() as u64).min(avail) as usize;
-        for (k, o) in out[..n].iter_mut().enumerate() {
-            let slot = self.state.slot(k as u64);
-            // SAFETY: as in try_pop, for each of the n readable slots.
-            *o = unsafe { self.map.slots.add(slot).read() };
+        let first = self.state.slot(0);
+        let run = n.min(self.map.capacity as usize - first);
+        // SAFETY: as in try_pop, for the n readable slots, which are at most two
+        // contiguous runs inside the slots (first + run <= capacity, n - run <= first);
+        // `out` is ordinary memory that cannot overlap the mapping.
+        unsafe {
+            std::ptr::copy_nonoverlapping(self.map.slots.add(first), out.as_mut_ptr(), run);
+            std::ptr::copy_nonoverlapping(self.map.slots, out.as_mut_ptr().add(run), n - run);
         }
         if n > 0 {
             self.state.commit(self.map.head_cell(), n as u64);
@@ -319,7 +341,7 @@ impl<T: ShmMessage> Consumer<T> {
 
     /// Hands up to `max` messages to `f` in place (no copy out of the ring), then
     /// releases them with one index publication; returns how many.
-    #[inline]
+    #[inline(always)]
     pub fn consume(&mut self, max: usize, mut f: impl FnMut(&T)) -> Result<usize, RingError> {
         let avail = self
             .state

@@ -13,6 +13,11 @@
 
 use std::sync::atomic::Ordering;
 
+/// Largest position a peer may publish: 2^62 messages is 146 years at a billion a
+/// second, and keeping positions this far below 2^64 means no index arithmetic here
+/// (or `2n + 2` in the broadcast ring) can overflow, whatever a corrupt file holds.
+pub const MAX_POSITION: u64 = 1 << 62;
+
 /// Where an index lives: a std atomic in a mapping, or a loom atomic in a model test.
 pub trait IndexCell {
     fn load(&self, order: Ordering) -> u64;
@@ -66,6 +71,13 @@ impl ProducerState {
             return Ok(free);
         }
         let h = head.load(Ordering::Acquire);
+        if h > MAX_POSITION {
+            return Err(BadIndex {
+                field: "head",
+                value: h,
+                why: "exceeds the largest position (2^62)",
+            });
+        }
         if h < self.cached_head {
             return Err(BadIndex {
                 field: "head",
@@ -130,6 +142,13 @@ impl ConsumerState {
             return Ok(avail);
         }
         let t = tail.load(Ordering::Acquire);
+        if t > MAX_POSITION {
+            return Err(BadIndex {
+                field: "tail",
+                value: t,
+                why: "exceeds the largest position (2^62)",
+            });
+        }
         if t < self.cached_tail {
             return Err(BadIndex {
                 field: "tail",
@@ -169,6 +188,13 @@ impl ConsumerState {
 
 /// Checks a (head, tail) pair read at attach time.
 pub fn check_indices(capacity: u64, head: u64, tail: u64) -> Result<(), BadIndex> {
+    if tail > MAX_POSITION {
+        return Err(BadIndex {
+            field: "tail",
+            value: tail,
+            why: "exceeds the largest position (2^62)",
+        });
+    }
     if head > tail {
         return Err(BadIndex {
             field: "head",
@@ -223,5 +249,17 @@ mod tests {
         assert!(check_indices(4, 3, 2).is_err());
         assert!(check_indices(4, 0, 5).is_err());
         assert!(check_indices(4, 1, 5).is_ok());
+        assert_eq!(
+            check_indices(4, MAX_POSITION + 1, MAX_POSITION + 1)
+                .unwrap_err()
+                .field,
+            "tail"
+        );
+        let mut c = ConsumerState::new(4, 0, 0);
+        tail.store(u64::MAX - 1, Ordering::Relaxed);
+        assert_eq!(c.available(&tail, 1).unwrap_err().field, "tail");
+        let mut p = ProducerState::new(4, 0, 4);
+        head.store(u64::MAX, Ordering::Relaxed);
+        assert_eq!(p.free(&head, 1).unwrap_err().field, "head");
     }
 }
