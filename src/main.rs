@@ -1,1 +1,98 @@
-fn main() {}
+//! `hotpath`: the one CLI of the appliance.
+#![forbid(unsafe_code)]
+
+mod bench;
+mod demo;
+mod shm_cmd;
+mod stat;
+mod util;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Kernel-bypass market data and order gateway appliance.
+#[derive(Debug, Parser)]
+#[command(name = "hotpath", version, about, long_about = None)]
+struct Cli {
+    #[command(flatten)]
+    shm: ShmArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where the shared-memory objects live.
+#[derive(Debug, Clone, Args)]
+pub struct ShmArgs {
+    /// Root directory of all instances.
+    #[arg(long, global = true, env = "HOTPATH_SHM_ROOT", default_value = hotpath_shm::dir::DEFAULT_ROOT)]
+    pub shm_root: PathBuf,
+    /// Instance name: objects live in SHM_ROOT/INSTANCE/.
+    #[arg(
+        long,
+        global = true,
+        env = "HOTPATH_INSTANCE",
+        default_value = "default"
+    )]
+    pub instance: String,
+}
+
+impl ShmArgs {
+    /// The instance directory, after validating the name.
+    pub fn dir(&self) -> Result<PathBuf, hotpath_shm::ShmError> {
+        hotpath_shm::dir::instance_dir(&self.shm_root, &self.instance)
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the appliance's main job on bundled defaults. For now: the shm demo (a
+    /// producer and a consumer process on rings and counters) for 10 seconds, then a
+    /// summary. Later issues grow this into feed -> books -> strategy -> gateway -> offload.
+    Run(demo::DemoArgs),
+    /// Live counters, heartbeats and ring fill levels of an instance, from shared memory.
+    Stat(stat::StatArgs),
+    /// Shared-memory objects: list, clean up, demo.
+    Shm {
+        #[command(subcommand)]
+        command: shm_cmd::ShmCommand,
+    },
+    /// Benchmarks (print JSON with --json).
+    Bench {
+        #[command(subcommand)]
+        command: bench::BenchCommand,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(mut args) => {
+            if args.seconds.is_none() {
+                args.seconds = Some(10);
+            }
+            demo::run(&cli.shm, &args)
+        }
+        Command::Stat(args) => stat::run(&cli.shm, &args),
+        Command::Shm { command } => shm_cmd::run(&cli.shm, command),
+        Command::Bench { command } => bench::run(&cli.shm, command),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("hotpath: error: {e}");
+            let mut source = e.source();
+            while let Some(s) = source {
+                eprintln!("  caused by: {s}");
+                source = s.source();
+            }
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The error type of the CLI's commands.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+/// The result of a command: an exit code, or an error printed with its causes.
+pub type CmdResult = Result<ExitCode, Error>;
