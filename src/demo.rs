@@ -20,8 +20,8 @@ use hotpath_shm::broadcast::{self, JoinAt, Received};
 use hotpath_shm::counters::{CountersBuilder, CountersReader};
 use hotpath_shm::{dir, spsc, Liveness, PushError};
 
-use crate::util::{rate, thousands};
 use crate::{CmdResult, ShmArgs};
+use hotpath_benches::fmt::{rate, thousands};
 
 hotpath_shm::shm_message! {
     /// A demo event: sequence number, send time, and payload words.

@@ -5,7 +5,6 @@ mod bench;
 mod demo;
 mod shm_cmd;
 mod stat;
-mod util;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

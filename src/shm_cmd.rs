@@ -7,8 +7,8 @@ use clap::Subcommand;
 use hotpath_shm::dir::{self, CleanOutcome, ObjectInfo};
 use serde::Serialize;
 
-use crate::util::thousands;
 use crate::{demo, CmdResult, ShmArgs};
+use hotpath_benches::fmt::thousands;
 
 #[derive(Debug, Subcommand)]
 pub enum ShmCommand {

@@ -20,8 +20,8 @@ use hotpath_shm::header::ObjectKind;
 use hotpath_shm::Liveness;
 use serde::Serialize;
 
-use crate::util::{age_ms, rate, thousands};
 use crate::{CmdResult, ShmArgs};
+use hotpath_benches::fmt::{age_ms, rate, thousands};
 
 #[derive(Debug, Clone, Args)]
 pub struct StatArgs {

@@ -38,6 +38,8 @@ use std::time::{Duration, Instant};
 use crossbeam_queue::ArrayQueue;
 use hdrhistogram::Histogram;
 use hotpath_shm::{spsc, Liveness, PushError};
+
+use crate::fmt::thousands;
 use serde::{Deserialize, Serialize};
 
 use crate::machine::Machine;
@@ -326,8 +328,8 @@ pub fn print_table(r: &RingReport, out: &mut dyn Write) -> io::Result<()> {
     writeln!(
         out,
         "round trip, ns ({} measured after {} warm-up)",
-        group(r.round_trips),
-        group(r.warmup_round_trips)
+        thousands(r.round_trips),
+        thousands(r.warmup_round_trips)
     )?;
     writeln!(
         out,
@@ -385,10 +387,10 @@ pub fn print_table(r: &RingReport, out: &mut dyn Write) -> io::Result<()> {
         writeln!(
             out,
             "  {name:<30}{:>12}{:>12}{:>12}{:>12}",
-            group(p50),
-            group(p99),
-            group(p999),
-            group(max)
+            thousands(p50),
+            thousands(p99),
+            thousands(p999),
+            thousands(max)
         )?;
     }
     writeln!(out)?;
@@ -396,7 +398,7 @@ pub fn print_table(r: &RingReport, out: &mut dyn Write) -> io::Result<()> {
         out,
         "throughput, msgs/s (median of {} interleaved rounds of {} messages)",
         r.throughput_rounds,
-        group(r.throughput_messages)
+        thousands(r.throughput_messages)
     )?;
     let rows = [
         ("shm spsc", r.shm_msgs_per_s),
@@ -405,7 +407,7 @@ pub fn print_table(r: &RingReport, out: &mut dyn Write) -> io::Result<()> {
         ("crossbeam ArrayQueue", r.crossbeam_msgs_per_s),
     ];
     for (name, v) in rows {
-        writeln!(out, "  {name:<30}{:>12}", group(v))?;
+        writeln!(out, "  {name:<30}{:>12}", thousands(v))?;
     }
     writeln!(out)?;
     let met = |b: bool| if b { "met" } else { "NOT met" };
@@ -425,19 +427,6 @@ pub fn print_table(r: &RingReport, out: &mut dyn Write) -> io::Result<()> {
         writeln!(out, "note: {note}")?;
     }
     Ok(())
-}
-
-/// `12345678` as `12,345,678`.
-fn group(v: u64) -> String {
-    let s = v.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 // ------------------------------------------------------------------ echo child
@@ -1309,10 +1298,6 @@ mod tests {
         assert_eq!(median_f64(vec![2.0, 1.0]), 1.5);
         assert_eq!(median(&[5, 1, 3]), 3);
         assert_eq!(median(&[4, 1, 3, 2]), 2);
-        assert_eq!(group(0), "0");
-        assert_eq!(group(999), "999");
-        assert_eq!(group(1000), "1,000");
-        assert_eq!(group(12_345_678), "12,345,678");
     }
 
     #[test]

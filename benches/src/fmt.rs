@@ -1,4 +1,4 @@
-//! Small formatting helpers for tables.
+//! Number formatting for the tables `hotpath bench` and `hotpath stat` print.
 
 /// 1234567 -> "1,234,567".
 pub fn thousands(v: u64) -> String {
