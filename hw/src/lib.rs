@@ -1,11 +1,14 @@
 //! hotpath-hw: what hotpath needs from the host.
 //!
-//! For now: pinning threads to cores ([`pin`]) and the idle strategies busy-polling
-//! loops use when they find no work ([`idle`]), after Aeron's agents: a component's
+//! For now: pinning threads to cores ([`pin`]), the idle strategies busy-polling
+//! loops use when they find no work ([`idle`]), and UDP multicast with `recvmmsg`
+//! ([`net`], the portable packet path), after Aeron's agents: a component's
 //! duty cycle does some work, reports how much, and idles only when it did none.
 
 pub mod idle;
+pub mod net;
 pub mod pin;
+pub mod tsc;
 
 pub use idle::{Backoff, BusySpin, IdleStrategy, SpinThenYield};
 pub use pin::{available_cores, pin_current_thread, PinError};

@@ -7,6 +7,7 @@
 //! - [`broadcast`]: one producer, many late-joining consumers that detect and count
 //!   laps (market data).
 //! - [`counters`]: named counters, gauges and heartbeats for `hotpath stat`.
+//! - [`md`]: the market-data event published on the feed's broadcast ring.
 //! - [`dir`]: instance directories, listing, and cleaning up after dead processes.
 //!
 //! Everything read from a shm file is untrusted: a corrupt or hostile file makes attach
@@ -30,6 +31,7 @@ pub mod counters;
 pub mod dir;
 pub mod error;
 pub mod header;
+pub mod md;
 pub mod message;
 pub mod object;
 pub mod spsc;

@@ -1,0 +1,362 @@
+//! UDP multicast with `recvmmsg`: the portable (non-bypass) packet path.
+//!
+//! [`McastRx`] joins a group on a named interface and receives bursts of datagrams
+//! with one `recvmmsg` system call into buffers allocated once at open. [`mcast_tx`]
+//! makes a sending socket bound to an interface (`IP_MULTICAST_IF`), for replayers and
+//! tests. The unsafe FFI lives here so the feed handler can stay `forbid(unsafe_code)`.
+
+use std::io;
+use std::mem::{size_of, MaybeUninit};
+use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+/// Errors opening multicast sockets, naming what was asked for.
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    /// The interface does not exist or has no IPv4 address.
+    #[error("interface `{iface}`: {why}")]
+    Interface { iface: String, why: String },
+    /// A socket call failed.
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: io::Error,
+    },
+    /// The address is not a multicast group.
+    #[error("{0} is not an IPv4 multicast group (224.0.0.0/4)")]
+    NotMulticast(Ipv4Addr),
+}
+
+fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> NetError {
+    let what = what.into();
+    move |source| NetError::Io { what, source }
+}
+
+/// The first IPv4 address of interface `name` (e.g. `lo` -> 127.0.0.1).
+pub fn iface_ipv4(name: &str) -> Result<Ipv4Addr, NetError> {
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs writes a list head into `head`; freed below with freeifaddrs.
+    if unsafe { libc::getifaddrs(&mut head) } != 0 {
+        return Err(NetError::Io {
+            what: "getifaddrs".into(),
+            source: io::Error::last_os_error(),
+        });
+    }
+    let mut found = None;
+    let mut seen = false;
+    let mut cur = head;
+    while !cur.is_null() {
+        // SAFETY: `cur` is a node of the list getifaddrs returned, not yet freed.
+        let ifa = unsafe { &*cur };
+        // SAFETY: ifa_name is a NUL-terminated string owned by the list.
+        let ifname = unsafe { std::ffi::CStr::from_ptr(ifa.ifa_name) };
+        if ifname.to_bytes() == name.as_bytes() {
+            seen = true;
+            if !ifa.ifa_addr.is_null() {
+                // SAFETY: ifa_addr points to a sockaddr of the family it declares.
+                let family = unsafe { (*ifa.ifa_addr).sa_family } as i32;
+                if family == libc::AF_INET {
+                    // SAFETY: AF_INET addresses are sockaddr_in.
+                    let sin = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in) };
+                    found = Some(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)));
+                    break;
+                }
+            }
+        }
+        cur = ifa.ifa_next;
+    }
+    // SAFETY: `head` came from getifaddrs and is freed exactly once.
+    unsafe { libc::freeifaddrs(head) };
+    found.ok_or_else(|| NetError::Interface {
+        iface: name.into(),
+        why: if seen {
+            "has no IPv4 address".into()
+        } else {
+            "no such interface".into()
+        },
+    })
+}
+
+fn setsockopt<T>(fd: i32, level: i32, opt: i32, val: &T, what: &str) -> Result<(), NetError> {
+    // SAFETY: `val` is a valid T for the duration of the call and its size is passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            opt,
+            val as *const T as *const libc::c_void,
+            size_of::<T>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(NetError::Io {
+            what: what.into(),
+            source: io::Error::last_os_error(),
+        })
+    }
+}
+
+/// Asks for a receive buffer of `bytes` (forcing past rmem_max when privileged).
+fn set_rcvbuf(fd: i32, bytes: i32) {
+    if setsockopt(
+        fd,
+        libc::SOL_SOCKET,
+        libc::SO_RCVBUFFORCE,
+        &bytes,
+        "SO_RCVBUFFORCE",
+    )
+    .is_err()
+    {
+        let _ = setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, &bytes, "SO_RCVBUF");
+    }
+}
+
+/// A socket for sending to multicast groups out of `iface` (loopback delivery on, so
+/// receivers on the same host see the packets).
+pub fn mcast_tx(iface: &str) -> Result<UdpSocket, NetError> {
+    let addr = iface_ipv4(iface)?;
+    let sock = UdpSocket::bind((addr, 0)).map_err(io_err(format!("bind {addr}:0")))?;
+    let ifaddr = libc::in_addr {
+        s_addr: u32::from(addr).to_be(),
+    };
+    setsockopt(
+        sock.as_raw_fd(),
+        libc::IPPROTO_IP,
+        libc::IP_MULTICAST_IF,
+        &ifaddr,
+        "IP_MULTICAST_IF",
+    )?;
+    sock.set_multicast_loop_v4(true)
+        .map_err(io_err("IP_MULTICAST_LOOP"))?;
+    sock.set_multicast_ttl_v4(1)
+        .map_err(io_err("IP_MULTICAST_TTL"))?;
+    Ok(sock)
+}
+
+/// Largest datagram [`McastRx`] receives whole (longer ones are truncated and flagged).
+pub const MAX_DATAGRAM: usize = 2048;
+
+/// Receives a multicast group's datagrams in bursts with `recvmmsg`.
+pub struct McastRx {
+    fd: OwnedFd,
+    group: SocketAddrV4,
+    bufs: Vec<[u8; MAX_DATAGRAM]>,
+    iovecs: Vec<libc::iovec>,
+    addrs: Vec<libc::sockaddr_in>,
+    msgs: Vec<libc::mmsghdr>,
+}
+
+// SAFETY: the raw pointers inside `iovecs`/`msgs` point into this struct's own heap
+// buffers (`bufs`, `addrs`, `iovecs`), which move with it and are never reallocated;
+// the socket fd is owned. Nothing is shared with another thread.
+unsafe impl Send for McastRx {}
+
+impl std::fmt::Debug for McastRx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("McastRx")
+            .field("fd", &self.fd)
+            .field("group", &self.group)
+            .field("burst", &self.bufs.len())
+            .finish()
+    }
+}
+
+impl McastRx {
+    /// Binds `group`'s port, joins `group` on `iface`, and allocates `burst` buffers.
+    /// Non-blocking: [`Self::recv_burst`] returns 0 when nothing is waiting.
+    pub fn open(group: SocketAddrV4, iface: &str, burst: usize) -> Result<McastRx, NetError> {
+        if !group.ip().is_multicast() {
+            return Err(NetError::NotMulticast(*group.ip()));
+        }
+        let ifaddr = iface_ipv4(iface)?;
+        // SAFETY: plain socket(2) call; the fd is owned right away.
+        let raw = unsafe {
+            libc::socket(
+                libc::AF_INET,
+                libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                0,
+            )
+        };
+        if raw < 0 {
+            return Err(NetError::Io {
+                what: "socket".into(),
+                source: io::Error::last_os_error(),
+            });
+        }
+        // SAFETY: `raw` is a fresh fd that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let one: libc::c_int = 1;
+        setsockopt(
+            raw,
+            libc::SOL_SOCKET,
+            libc::SO_REUSEADDR,
+            &one,
+            "SO_REUSEADDR",
+        )?;
+        set_rcvbuf(raw, 32 << 20);
+        // Bind the group address itself so only this group's datagrams arrive.
+        let sin = libc::sockaddr_in {
+            sin_family: libc::AF_INET as libc::sa_family_t,
+            sin_port: group.port().to_be(),
+            sin_addr: libc::in_addr {
+                s_addr: u32::from(*group.ip()).to_be(),
+            },
+            sin_zero: [0; 8],
+        };
+        // SAFETY: `sin` is a valid sockaddr_in and its size is passed.
+        let rc = unsafe {
+            libc::bind(
+                raw,
+                &sin as *const libc::sockaddr_in as *const libc::sockaddr,
+                size_of::<libc::sockaddr_in>() as libc::socklen_t,
+            )
+        };
+        if rc != 0 {
+            return Err(NetError::Io {
+                what: format!("bind {group}"),
+                source: io::Error::last_os_error(),
+            });
+        }
+        let mreq = libc::ip_mreq {
+            imr_multiaddr: libc::in_addr {
+                s_addr: u32::from(*group.ip()).to_be(),
+            },
+            imr_interface: libc::in_addr {
+                s_addr: u32::from(ifaddr).to_be(),
+            },
+        };
+        setsockopt(
+            raw,
+            libc::IPPROTO_IP,
+            libc::IP_ADD_MEMBERSHIP,
+            &mreq,
+            &format!("join {} on {iface} ({ifaddr})", group.ip()),
+        )?;
+        let burst = burst.clamp(1, 1024);
+        let mut rx = McastRx {
+            fd,
+            group,
+            bufs: vec![[0u8; MAX_DATAGRAM]; burst],
+            iovecs: Vec::with_capacity(burst),
+            // SAFETY: an all-zero sockaddr_in is a valid value.
+            addrs: vec![unsafe { MaybeUninit::zeroed().assume_init() }; burst],
+            msgs: Vec::with_capacity(burst),
+        };
+        for i in 0..burst {
+            rx.iovecs.push(libc::iovec {
+                iov_base: rx.bufs[i].as_mut_ptr().cast(),
+                iov_len: MAX_DATAGRAM,
+            });
+        }
+        for i in 0..burst {
+            // SAFETY: an all-zero msghdr/mmsghdr is a valid value; the pointers set
+            // below point into this struct's own buffers.
+            let mut m: libc::mmsghdr = unsafe { MaybeUninit::zeroed().assume_init() };
+            m.msg_hdr.msg_iov = &mut rx.iovecs[i];
+            m.msg_hdr.msg_iovlen = 1;
+            m.msg_hdr.msg_name = (&mut rx.addrs[i] as *mut libc::sockaddr_in).cast();
+            m.msg_hdr.msg_namelen = size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            rx.msgs.push(m);
+        }
+        Ok(rx)
+    }
+
+    /// The group this socket joined.
+    pub fn group(&self) -> SocketAddrV4 {
+        self.group
+    }
+
+    /// Receives up to a burst of waiting datagrams with one `recvmmsg` and hands each
+    /// to `f` (payload, sender, truncated?). Returns how many; 0 when none is waiting.
+    pub fn recv_burst(
+        &mut self,
+        mut f: impl FnMut(&[u8], SocketAddrV4, bool),
+    ) -> io::Result<usize> {
+        for m in self.msgs.iter_mut() {
+            m.msg_hdr.msg_namelen = size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            m.msg_hdr.msg_flags = 0;
+            m.msg_len = 0;
+        }
+        // SAFETY: every mmsghdr points at a live iovec/buffer/sockaddr of this struct,
+        // sized as declared; the kernel writes at most those sizes. Non-blocking.
+        let n = unsafe {
+            libc::recvmmsg(
+                self.fd.as_raw_fd(),
+                self.msgs.as_mut_ptr(),
+                self.msgs.len() as libc::c_uint,
+                libc::MSG_DONTWAIT,
+                std::ptr::null_mut(),
+            )
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            return match e.kind() {
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => Ok(0),
+                _ => Err(e),
+            };
+        }
+        let n = n as usize;
+        for i in 0..n {
+            let m = &self.msgs[i];
+            let len = (m.msg_len as usize).min(MAX_DATAGRAM);
+            let truncated = m.msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
+            let a = &self.addrs[i];
+            let from = SocketAddrV4::new(
+                Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr)),
+                u16::from_be(a.sin_port),
+            );
+            f(&self.bufs[i][..len], from, truncated);
+        }
+        Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_multicast_round_trip_in_bursts() {
+        let lo = iface_ipv4("lo").unwrap();
+        assert_eq!(lo, Ipv4Addr::LOCALHOST);
+        let err = iface_ipv4("no-such-if0").unwrap_err();
+        assert!(err.to_string().contains("no such interface"), "{err}");
+        let err = McastRx::open(SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 5000), "lo", 8)
+            .unwrap_err();
+        assert!(matches!(err, NetError::NotMulticast(_)));
+
+        // An unusual port so parallel tests do not collide.
+        let group = SocketAddrV4::new(
+            Ipv4Addr::new(239, 77, 1, 1),
+            41_000 + (std::process::id() % 20_000) as u16,
+        );
+        let mut rx = McastRx::open(group, "lo", 4).unwrap();
+        let tx = mcast_tx("lo").unwrap();
+        assert_eq!(
+            rx.recv_burst(|_, _, _| panic!("nothing sent yet")).unwrap(),
+            0
+        );
+        for i in 0..10u8 {
+            tx.send_to(&[i; 100], group).unwrap();
+        }
+        let mut got = Vec::new();
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while got.len() < 10 && std::time::Instant::now() < end {
+            let n = rx
+                .recv_burst(|p, from, trunc| {
+                    assert!(!trunc);
+                    assert_eq!(from.ip(), &Ipv4Addr::LOCALHOST);
+                    got.push(p.to_vec());
+                })
+                .unwrap();
+            assert!(n <= 4, "at most a burst per call");
+        }
+        assert_eq!(got.len(), 10);
+        for (i, p) in got.iter().enumerate() {
+            assert_eq!(p, &vec![i as u8; 100]);
+        }
+    }
+}
