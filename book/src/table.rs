@@ -1,0 +1,346 @@
+//! The order table: orders by 64-bit reference number in pre-allocated, stable slots.
+//!
+//! Open addressing over `2^k` home slots (plus `max_probe` spill slots past the end, so
+//! probe runs never wrap). References are cut into runs of 128 (`BLOCK_BITS`): a run
+//! keeps its order inside one 4 KiB block of slots (the increasing references of a day
+//! fill consecutive slots, two per cache line, streamed by the hardware prefetcher),
+//! and the run number is scrambled (Fibonacci hashing) to pick the block. So a burst of
+//! long-lived orders (an opening, a warm-up) does not leave one dense stretch of the
+//! table that later laps of references must probe through, and references that
+//! differ only in high bits still spread out.
+//!
+//! Membership is a hopscotch-style bitmap kept in each home slot: bit `d` (d < 31) of
+//! `slots[h].hop` says that `slots[h + d]` holds an order whose home is `h`; bit 31
+//! says that at least one order homed at `h` lies further than 30 slots away (then
+//! `h + 31 ..= h + max_far` is scanned). So a lookup reads the home slot's line, and
+//! in the common case finds the order in it; an unknown reference costs that one
+//! line too. Entries never move once placed (no robin hood, no backward shift), so
+//! the slot index is a stable handle for the price-level queues threaded through the
+//! entries. Freeing a slot needs no tombstone: its bit goes, and the slot is free.
+
+/// Marks "no slot" in queue links.
+pub(crate) const NIL: u32 = u32::MAX;
+/// Size of one slot.
+pub(crate) const SLOT_BYTES: usize = std::mem::size_of::<Slot>();
+
+const LIVE: u8 = 1;
+const SELL: u8 = 2;
+/// Neighbourhood bits: displacements 0..=30 are recorded exactly.
+const NEAR: u32 = 31;
+const NEAR_MASK: u32 = (1 << NEAR) - 1;
+const FAR: u32 = 1 << NEAR;
+/// References per run kept together in one block of slots: 2^7 = 128 slots = 4 KiB.
+const BLOCK_BITS: u32 = 7;
+
+/// One order (or a free slot). 32 bytes: two per cache line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Slot {
+    pub order_ref: u64,
+    pub shares: u32,
+    pub price: u32,
+    /// Previous (older) order at the same price level, or NIL.
+    pub prev: u32,
+    /// Next (younger) order at the same price level, or NIL.
+    pub next: u32,
+    /// Membership bitmap of the orders whose home is this slot (see the module docs).
+    /// Belongs to the slot position, not to the order stored in it.
+    pub hop: u32,
+    pub locate: u16,
+    flags: u8,
+    _pad: u8,
+}
+
+const _: () = assert!(SLOT_BYTES == 32);
+
+impl Slot {
+    const EMPTY: Slot = Slot {
+        order_ref: 0,
+        shares: 0,
+        price: 0,
+        prev: NIL,
+        next: NIL,
+        hop: 0,
+        locate: 0,
+        flags: 0,
+        _pad: 0,
+    };
+
+    #[inline]
+    pub fn live(&self) -> bool {
+        self.flags & LIVE != 0
+    }
+
+    #[inline]
+    pub fn side(&self) -> crate::Side {
+        if self.flags & SELL != 0 {
+            crate::Side::Sell
+        } else {
+            crate::Side::Buy
+        }
+    }
+
+    #[inline]
+    pub fn set_side(&mut self, side: crate::Side) {
+        self.flags = LIVE | ((side as u8) << 1);
+    }
+}
+
+/// Home slots for `capacity` orders: at least twice as many, a power of two. A day's
+/// references fill the table in runs, so a run meets the survivors of earlier laps;
+/// under half full, probe runs stay within the 31-slot neighbourhood.
+pub(crate) fn homes(capacity: usize) -> usize {
+    (2 * capacity).next_power_of_two()
+}
+
+pub(crate) struct OrderTable {
+    pub slots: Vec<Slot>,
+    mask: u64,
+    /// 64 minus the number of block-number bits (for Fibonacci hashing).
+    block_shift: u32,
+    max_probe: usize,
+    /// Largest displacement beyond the neighbourhood ever placed (0 if none) since the
+    /// last reset: how far a far-bit scan must look.
+    max_far: usize,
+    /// Largest displacement ever placed.
+    pub max_disp: usize,
+    pub live: u64,
+    /// Placements beyond the neighbourhood.
+    pub far_placements: u64,
+}
+
+impl Clone for OrderTable {
+    fn clone(&self) -> OrderTable {
+        let mut t = OrderTable {
+            slots: Vec::new(),
+            ..*self
+        };
+        t.slots = self.slots.clone();
+        t
+    }
+
+    /// Copies into the existing slots (no allocation when the sizes match).
+    fn clone_from(&mut self, source: &OrderTable) {
+        self.slots.clone_from(&source.slots);
+        self.mask = source.mask;
+        self.block_shift = source.block_shift;
+        self.max_probe = source.max_probe;
+        self.max_far = source.max_far;
+        self.max_disp = source.max_disp;
+        self.live = source.live;
+        self.far_placements = source.far_placements;
+    }
+}
+
+impl OrderTable {
+    /// A table for `capacity` live orders: `homes(capacity)` home slots.
+    pub fn new(capacity: usize, max_probe: usize) -> OrderTable {
+        let homes = homes(capacity);
+        OrderTable {
+            // Writes (so faults in) every slot now, not on the hot path.
+            slots: vec![Slot::EMPTY; homes + max_probe + 1],
+            mask: homes as u64 - 1,
+            block_shift: 64 - homes.trailing_zeros().saturating_sub(BLOCK_BITS),
+            max_probe,
+            max_far: 0,
+            max_disp: 0,
+            live: 0,
+            far_placements: 0,
+        }
+    }
+
+    pub fn reset(&mut self) {
+        self.slots.fill(Slot::EMPTY);
+        self.max_far = 0;
+        self.max_disp = 0;
+        self.live = 0;
+        self.far_placements = 0;
+    }
+
+    #[inline(always)]
+    pub fn home(&self, key: u64) -> usize {
+        let run = key >> BLOCK_BITS;
+        // A table smaller than one block has one block (shift 64: none).
+        let block = run
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .checked_shr(self.block_shift)
+            .unwrap_or(0);
+        (((block << BLOCK_BITS) | (key & ((1 << BLOCK_BITS) - 1))) & self.mask) as usize
+    }
+
+    /// The slot holding `key`, if live.
+    #[inline(always)]
+    pub fn find(&self, key: u64) -> Option<u32> {
+        let h = self.home(key);
+        let hop = self.slots[h].hop;
+        let mut near = hop & NEAR_MASK;
+        while near != 0 {
+            let i = h + near.trailing_zeros() as usize;
+            if self.slots[i].order_ref == key {
+                return Some(i as u32);
+            }
+            near &= near - 1;
+        }
+        if hop & FAR != 0 {
+            return self.find_far(h, key);
+        }
+        None
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn find_far(&self, h: usize, key: u64) -> Option<u32> {
+        let end = (h + self.max_far).min(self.slots.len() - 1);
+        (h + NEAR as usize..=end)
+            .find(|&i| {
+                let s = &self.slots[i];
+                s.live() && s.order_ref == key
+            })
+            .map(|i| i as u32)
+    }
+
+    /// Touches the home slot of `key` so that a lookup soon after finds it in cache.
+    #[inline(always)]
+    pub fn touch(&self, key: u64) {
+        let h = self.home(key);
+        if let Some(s) = self.slots.get(h) {
+            std::hint::black_box(s.hop);
+        }
+    }
+
+    /// Places `key` (which must not be live) in the first free slot at or after its
+    /// home, marks it live and returns the slot; `None` if none within `max_probe`.
+    /// The caller sets the other fields.
+    #[inline]
+    pub fn claim(&mut self, key: u64) -> Option<u32> {
+        let h = self.home(key);
+        let d = if !self.slots[h].live() {
+            0
+        } else {
+            self.slots[h + 1..=h + self.max_probe]
+                .iter()
+                .position(|s| !s.live())?
+                + 1
+        };
+        let i = h + d;
+        if d < NEAR as usize {
+            self.slots[h].hop |= 1 << d;
+        } else {
+            self.slots[h].hop |= FAR;
+            self.max_far = self.max_far.max(d);
+            self.far_placements += 1;
+        }
+        self.max_disp = self.max_disp.max(d);
+        let s = &mut self.slots[i];
+        s.order_ref = key;
+        s.flags = LIVE;
+        self.live += 1;
+        Some(i as u32)
+    }
+
+    /// Frees slot `i` (which must be live).
+    #[inline]
+    pub fn release(&mut self, i: u32) {
+        let i = i as usize;
+        let key = self.slots[i].order_ref;
+        self.slots[i].flags = 0;
+        self.slots[i].prev = NIL;
+        self.slots[i].next = NIL;
+        self.live -= 1;
+        let h = self.home(key);
+        let d = i - h;
+        if d < NEAR as usize {
+            self.slots[h].hop &= !(1 << d);
+        } else {
+            self.release_far(h);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn release_far(&mut self, h: usize) {
+        // Keep the far bit while another order homed at h still lies beyond the
+        // neighbourhood.
+        let end = (h + self.max_far).min(self.slots.len() - 1);
+        let still = (h + NEAR as usize..=end).any(|j| {
+            let s = &self.slots[j];
+            s.live() && self.home(s.order_ref) == h
+        });
+        if !still {
+            self.slots[h].hop &= !FAR;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequential_keys_take_consecutive_slots_within_a_block() {
+        let mut t = OrderTable::new(1 << 16, 64);
+        let base = 1u64 << 20;
+        for k in base..base + 1000 {
+            let i = t.claim(k).unwrap();
+            assert_eq!(i as usize, t.home(k));
+            assert_eq!(t.find(k), Some(i));
+            if k % 128 != 0 {
+                assert_eq!(t.home(k), t.home(k - 1) + 1);
+            }
+        }
+        assert_eq!(t.find(5000), None);
+        // Runs spread over the table.
+        let blocks: std::collections::HashSet<usize> = (0..512u64)
+            .map(|r| t.home(r << BLOCK_BITS) >> BLOCK_BITS)
+            .collect();
+        assert!(blocks.len() > 300, "{}", blocks.len());
+    }
+
+    #[test]
+    fn collisions_probe_and_release_clears_membership() {
+        let mut t = OrderTable::new(64, 64);
+        // Keys with the same home: k and k + 64 * m differ above bit 6 but the fold
+        // moves them; build keys with the same home explicitly.
+        let h0 = t.home(7);
+        let mut same = vec![7u64];
+        let mut k = 8u64;
+        while same.len() < 40 {
+            if t.home(k) == h0 {
+                same.push(k);
+            }
+            k += 1;
+        }
+        let slots: Vec<u32> = same.iter().map(|&k| t.claim(k).unwrap()).collect();
+        for (k, s) in same.iter().zip(&slots) {
+            assert_eq!(t.find(*k), Some(*s), "key {k}");
+        }
+        assert!(t.far_placements > 0);
+        // Remove the far ones: the far bit goes with the last of them.
+        for (k, s) in same.iter().zip(&slots).rev().take(15) {
+            t.release(*s);
+            assert_eq!(t.find(*k), None);
+        }
+        assert_eq!(t.slots[h0].hop & FAR, 0);
+        for (k, s) in same.iter().zip(&slots).take(25) {
+            assert_eq!(t.find(*k), Some(*s));
+        }
+    }
+
+    #[test]
+    fn full_neighbourhood_returns_none() {
+        let mut t = OrderTable::new(64, 32);
+        let h0 = t.home(0);
+        let mut n = 0;
+        let mut k = 0u64;
+        while n < 33 {
+            if t.home(k) == h0 {
+                assert!(t.claim(k).is_some());
+                n += 1;
+            }
+            k += 1;
+        }
+        while t.home(k) != h0 {
+            k += 1;
+        }
+        assert_eq!(t.claim(k), None);
+    }
+}
