@@ -1,0 +1,624 @@
+//! The feed handler: packets in, MoldUDP64 session, ITCH 5.0 decode, L3 books, market
+//! data out.
+//!
+//! [`Feed`] owns a [`Session`] and a [`Core`]; the core owns the books, the counters
+//! and the publisher (any [`BookSink`], e.g. [`ShmPublisher`] onto the shm broadcast
+//! ring). Everything is allocated in [`Feed::new`]; handling a packet or a message
+//! allocates nothing, takes no lock, makes no system call and logs nothing. Bad input
+//! is counted by reason and skipped.
+
+use std::net::{SocketAddrV4, UdpSocket};
+
+use hotpath_book::{BboUpdate, BookConfig, BookSink, Books, LevelUpdate, Side, Trade, TradeKind};
+use hotpath_shm::broadcast::Publisher;
+use hotpath_shm::md::{MdEvent, KIND_BBO, KIND_LEVEL, KIND_STATUS, KIND_TRADE};
+
+use crate::itch::{self, ItchError, LengthPrefixed, Message};
+use crate::moldudp64::{self, Action, Line, Rejected, Session, SessionConfig};
+use crate::source::{PacketSource, RxMeta, SourceError};
+
+/// Message counts by ITCH type and what was skipped, by reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedStats {
+    /// Messages delivered to the decoder (in sequence, once each).
+    pub messages: u64,
+    /// Messages by type byte.
+    pub by_type: [u64; 256],
+    /// Messages of a type ITCH 5.0 does not define (skipped by their length).
+    pub unknown_type: u64,
+    /// Messages whose length is wrong for their type.
+    pub bad_length: u64,
+    /// Zero-length messages.
+    pub empty: u64,
+    /// Orders with a side that is neither B nor S.
+    pub bad_side: u64,
+    /// Messages for locates outside the `--symbols` filter (decoded, not applied).
+    pub filtered: u64,
+    /// Messages the session gave up on (never received): the books may be wrong.
+    pub lost: u64,
+    /// Truncated records at the end of a raw ITCH file.
+    pub framing_errors: u64,
+    /// Market-data events published.
+    pub published: u64,
+}
+
+impl Default for FeedStats {
+    fn default() -> Self {
+        FeedStats {
+            messages: 0,
+            by_type: [0; 256],
+            unknown_type: 0,
+            bad_length: 0,
+            empty: 0,
+            bad_side: 0,
+            filtered: 0,
+            lost: 0,
+            framing_errors: 0,
+            published: 0,
+        }
+    }
+}
+
+impl FeedStats {
+    /// (type byte, count) for every type seen, in ITCH's order.
+    pub fn type_counts(&self) -> impl Iterator<Item = (u8, u64)> + '_ {
+        itch::TYPES
+            .iter()
+            .map(|&t| (t, self.by_type[t as usize]))
+            .filter(|&(_, n)| n > 0)
+    }
+}
+
+/// Which locates to apply to the books: all, or those whose stock directory (R)
+/// message names one of the given symbols.
+#[derive(Debug, Clone)]
+pub struct SymbolFilter {
+    symbols: Vec<[u8; 8]>,
+    /// Per locate: applied?
+    enabled: Vec<bool>,
+}
+
+impl SymbolFilter {
+    /// Only these symbols (as typed: `AAPL`; padded to ITCH's 8 bytes).
+    pub fn new(symbols: &[&str]) -> SymbolFilter {
+        SymbolFilter {
+            symbols: symbols.iter().map(|s| pad_symbol(s)).collect(),
+            enabled: vec![false; 1 << 16],
+        }
+    }
+
+    /// Whether the filter admits a stock directory's symbol.
+    pub fn admits(&self, symbol: &[u8; 8]) -> bool {
+        self.symbols.contains(symbol)
+    }
+}
+
+/// `AAPL` -> `b"AAPL    "` (ITCH's space-padded 8-byte stock field; longer is cut).
+pub fn pad_symbol(s: &str) -> [u8; 8] {
+    let mut out = [b' '; 8];
+    let b = s.as_bytes();
+    let n = b.len().min(8);
+    out[..n].copy_from_slice(&b[..n]);
+    out
+}
+
+/// The ITCH stock field as text, padding removed.
+pub fn symbol_str(s: &[u8; 8]) -> String {
+    String::from_utf8_lossy(s).trim_end().to_string()
+}
+
+/// Publishes book changes as [`MdEvent`]s on a shm broadcast ring (never waits).
+#[derive(Debug)]
+pub struct ShmPublisher {
+    ring: Publisher<MdEvent>,
+    receive_ts_ns: u64,
+    book_ts_ns: u64,
+    levels: bool,
+    published: u64,
+}
+
+impl ShmPublisher {
+    /// Publishes onto `ring`; with `levels == false` only BBO, trade and status events.
+    pub fn new(ring: Publisher<MdEvent>, levels: bool) -> ShmPublisher {
+        ShmPublisher {
+            ring,
+            receive_ts_ns: 0,
+            book_ts_ns: 0,
+            levels,
+            published: 0,
+        }
+    }
+
+    #[inline]
+    fn publish(&mut self, mut ev: MdEvent) {
+        ev.seq = self.ring.position();
+        ev.receive_ts_ns = self.receive_ts_ns;
+        ev.book_ts_ns = self.book_ts_ns;
+        self.ring.publish(&ev);
+        self.published += 1;
+    }
+
+    /// Events published so far.
+    pub fn published(&self) -> u64 {
+        self.published
+    }
+}
+
+fn side_byte(s: Side) -> u8 {
+    s.to_itch()
+}
+
+impl BookSink for ShmPublisher {
+    #[inline]
+    fn level(&mut self, u: &LevelUpdate) {
+        if !self.levels {
+            return;
+        }
+        self.publish(MdEvent {
+            exchange_ts_ns: u.ts,
+            price: u.price,
+            shares: u.shares.min(u32::MAX as u64) as u32,
+            orders: u.orders,
+            stock_locate: u.locate,
+            kind: KIND_LEVEL,
+            side: side_byte(u.side),
+            ..MdEvent::default()
+        });
+    }
+
+    #[inline]
+    fn bbo(&mut self, u: &BboUpdate) {
+        let (bp, bs, bo) = u
+            .bbo
+            .bid
+            .map(|l| (l.price, l.shares.min(u32::MAX as u64) as u32, l.orders))
+            .unwrap_or((0, 0, 0));
+        let (ap, as_, ao) = u
+            .bbo
+            .ask
+            .map(|l| (l.price, l.shares.min(u32::MAX as u64) as u32, l.orders))
+            .unwrap_or((0, 0, 0));
+        self.publish(MdEvent {
+            exchange_ts_ns: u.ts,
+            price: bp,
+            shares: bs,
+            orders: bo,
+            price2: ap,
+            shares2: as_,
+            orders2: ao,
+            stock_locate: u.locate,
+            kind: KIND_BBO,
+            ..MdEvent::default()
+        });
+    }
+
+    #[inline]
+    fn trade(&mut self, t: &Trade) {
+        let m = t.order_ref; // the order's reference: the book has no match number
+        self.publish(MdEvent {
+            exchange_ts_ns: t.ts,
+            price: t.price,
+            shares: t.shares,
+            price2: m as u32,
+            shares2: (m >> 32) as u32,
+            stock_locate: t.locate,
+            kind: KIND_TRADE,
+            side: match t.kind {
+                TradeKind::NonCross | TradeKind::Execution | TradeKind::ExecutionWithPrice => {
+                    side_byte(t.side)
+                }
+            },
+            ..MdEvent::default()
+        });
+    }
+
+    #[inline]
+    fn trading_state(&mut self, locate: u16, state: u8, ts: u64) {
+        self.publish(MdEvent {
+            exchange_ts_ns: ts,
+            stock_locate: locate,
+            kind: KIND_STATUS,
+            side: state,
+            ..MdEvent::default()
+        });
+    }
+}
+
+/// Where time stamps for publishing come from; set per packet by the feed loop.
+pub trait Stamped {
+    /// The packet's receive time and the time its processing starts.
+    fn stamp(&mut self, receive_ts_ns: u64, book_ts_ns: u64);
+    /// Events published so far.
+    fn published(&self) -> u64 {
+        0
+    }
+}
+
+impl Stamped for hotpath_book::NullSink {
+    fn stamp(&mut self, _: u64, _: u64) {}
+}
+
+impl Stamped for ShmPublisher {
+    #[inline]
+    fn stamp(&mut self, receive_ts_ns: u64, book_ts_ns: u64) {
+        self.receive_ts_ns = receive_ts_ns;
+        self.book_ts_ns = book_ts_ns;
+    }
+    fn published(&self) -> u64 {
+        self.published
+    }
+}
+
+/// Books, counters and the publisher: what each in-sequence message goes through.
+#[derive(Debug)]
+pub struct Core<P> {
+    pub books: Books,
+    pub stats: FeedStats,
+    pub publisher: P,
+    filter: Option<SymbolFilter>,
+    /// Sequence (or position) of the last message applied.
+    pub last_seq: u64,
+}
+
+impl<P: BookSink + Stamped> Core<P> {
+    /// Decodes one message and applies it to the books.
+    #[inline]
+    pub fn apply(&mut self, seq: u64, msg: &[u8]) {
+        self.last_seq = seq;
+        self.stats.messages += 1;
+        let m = match itch::parse(msg) {
+            Ok(m) => m,
+            Err(ItchError::UnknownType { .. }) => {
+                self.stats.unknown_type += 1;
+                return;
+            }
+            Err(ItchError::BadLength { .. }) => {
+                self.stats.bad_length += 1;
+                return;
+            }
+            Err(ItchError::Empty) => {
+                self.stats.empty += 1;
+                return;
+            }
+        };
+        self.stats.by_type[msg[0] as usize] += 1;
+        let locate = m.header().stock_locate();
+        if let Some(f) = &mut self.filter {
+            if let Message::StockDirectory(r) = m {
+                let admit = f.admits(&r.stock());
+                f.enabled[locate as usize] = admit;
+            }
+            if locate != 0 && !f.enabled[locate as usize] {
+                self.stats.filtered += 1;
+                return;
+            }
+        }
+        let b = &mut self.books;
+        let p = &mut self.publisher;
+        match m {
+            Message::AddOrder(a) => match a.side() {
+                Some(side) => b.add(
+                    locate,
+                    a.order_ref(),
+                    side,
+                    a.shares(),
+                    a.price(),
+                    a.timestamp(),
+                    p,
+                ),
+                None => self.stats.bad_side += 1,
+            },
+            Message::AddOrderMpid(a) => match a.side() {
+                Some(side) => b.add(
+                    locate,
+                    a.order_ref(),
+                    side,
+                    a.shares(),
+                    a.price(),
+                    a.timestamp(),
+                    p,
+                ),
+                None => self.stats.bad_side += 1,
+            },
+            Message::OrderExecuted(e) => {
+                b.execute(locate, e.order_ref(), e.executed_shares(), e.timestamp(), p)
+            }
+            Message::OrderExecutedWithPrice(c) => b.execute_with_price(
+                locate,
+                c.order_ref(),
+                c.executed_shares(),
+                c.execution_price(),
+                c.timestamp(),
+                p,
+            ),
+            Message::OrderCancel(x) => b.cancel(
+                locate,
+                x.order_ref(),
+                x.cancelled_shares(),
+                x.timestamp(),
+                p,
+            ),
+            Message::OrderDelete(d) => b.delete(locate, d.order_ref(), d.timestamp(), p),
+            Message::OrderReplace(u) => b.replace(
+                locate,
+                u.original_order_ref(),
+                u.new_order_ref(),
+                u.shares(),
+                u.price(),
+                u.timestamp(),
+                p,
+            ),
+            Message::NonCrossTrade(t) => match t.side() {
+                Some(side) => b.trade(
+                    locate,
+                    t.order_ref(),
+                    side,
+                    t.shares(),
+                    t.price(),
+                    t.timestamp(),
+                    p,
+                ),
+                None => self.stats.bad_side += 1,
+            },
+            Message::StockDirectory(r) => b.stock_directory(locate, r.stock()),
+            Message::StockTradingAction(h) => {
+                b.trading_action(locate, h.trading_state(), h.timestamp(), p)
+            }
+            Message::SystemEvent(s) => b.system_event(s.event_code(), s.timestamp()),
+            // Cross trades, NOII, MWCB, LULD, IPO, Reg SHO, RPII, participant positions,
+            // broken trades, DLCR, operational halts: counted, no book change.
+            _ => {}
+        }
+    }
+}
+
+impl<P: BookSink + Stamped> moldudp64::Sink for Core<P> {
+    #[inline]
+    fn message(&mut self, sequence: u64, message: &[u8]) {
+        self.apply(sequence, message);
+    }
+
+    fn lost(&mut self, _first: u64, count: u64) {
+        self.stats.lost += count;
+    }
+}
+
+/// What to build.
+#[derive(Debug, Clone, Default)]
+pub struct FeedConfig {
+    pub books: BookConfig,
+    pub session: SessionConfig,
+    /// Only these symbols go to the books (None: all).
+    pub symbols: Option<Vec<String>>,
+}
+
+/// The feed handler: a MoldUDP64 session in front of the books.
+#[derive(Debug)]
+pub struct Feed<P> {
+    pub session: Session,
+    pub core: Core<P>,
+    requests: Option<RequestChannel>,
+    /// Requests the session asked for.
+    pub requests_sent: u64,
+    /// Requests that could not be sent (socket errors), counted.
+    pub request_errors: u64,
+}
+
+fn send_request(
+    session: &Session,
+    ch: &mut RequestChannel,
+    action: Action,
+    sent: &mut u64,
+    errors: &mut u64,
+) {
+    let mut req = [0u8; moldudp64::REQUEST_LEN];
+    match session.write_request(&action, &mut req) {
+        Ok(n) => match ch.socket.send_to(&req[..n], ch.server) {
+            Ok(_) => *sent += 1,
+            Err(_) => *errors += 1,
+        },
+        Err(_) => *errors += 1,
+    }
+}
+
+/// The unicast socket re-requests go out on and answers come back to.
+#[derive(Debug)]
+struct RequestChannel {
+    socket: UdpSocket,
+    server: SocketAddrV4,
+    buf: Vec<u8>,
+}
+
+/// The feed could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum FeedError {
+    #[error(transparent)]
+    Session(#[from] moldudp64::ConfigError),
+    #[error(transparent)]
+    Book(#[from] hotpath_book::ConfigError),
+    #[error("request socket for {server}: {source}")]
+    RequestSocket {
+        server: SocketAddrV4,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl<P: BookSink + Stamped> Feed<P> {
+    /// Allocates everything: session buffers, books, counters.
+    pub fn new(cfg: &FeedConfig, publisher: P) -> Result<Feed<P>, FeedError> {
+        let filter = cfg.symbols.as_ref().map(|s| {
+            let v: Vec<&str> = s.iter().map(String::as_str).collect();
+            SymbolFilter::new(&v)
+        });
+        Ok(Feed {
+            session: Session::new(cfg.session.clone())?,
+            core: Core {
+                books: Books::try_new(cfg.books)?,
+                stats: FeedStats::default(),
+                publisher,
+                filter,
+                last_seq: 0,
+            },
+            requests: None,
+            requests_sent: 0,
+            request_errors: 0,
+        })
+    }
+
+    /// Sends re-requests to `server` from a local unicast socket and takes its answers.
+    pub fn with_request_server(mut self, server: SocketAddrV4) -> Result<Self, FeedError> {
+        let err = |source| FeedError::RequestSocket { server, source };
+        let socket = UdpSocket::bind((std::net::Ipv4Addr::UNSPECIFIED, 0)).map_err(err)?;
+        socket.set_nonblocking(true).map_err(err)?;
+        self.requests = Some(RequestChannel {
+            socket,
+            server,
+            buf: vec![0u8; 65_536],
+        });
+        Ok(self)
+    }
+
+    fn act(&mut self, action: Option<Action>) {
+        if let (Some(a), Some(ch)) = (action, self.requests.as_mut()) {
+            send_request(
+                &self.session,
+                ch,
+                a,
+                &mut self.requests_sent,
+                &mut self.request_errors,
+            );
+        }
+    }
+
+    /// Handles one UDP payload (a MoldUDP64 packet).
+    #[inline]
+    pub fn on_packet(&mut self, payload: &[u8], meta: RxMeta) -> Option<Rejected> {
+        self.core.publisher.stamp(meta.ts_ns, meta.ts_ns);
+        let out = self
+            .session
+            .on_packet(meta.line, payload, meta.ts_ns, &mut self.core);
+        self.act(out.action);
+        out.rejected
+    }
+
+    /// Drives the session's timers and reads re-request answers; call every cycle.
+    /// Returns the number of answers read.
+    pub fn poll(&mut self, now_ns: u64) -> usize {
+        let mut n = 0;
+        if let Some(ch) = self.requests.as_mut() {
+            while let Ok((len, _)) = ch.socket.recv_from(&mut ch.buf) {
+                self.core.publisher.stamp(now_ns, now_ns);
+                let out = self.session.on_packet(
+                    Line::Retransmission,
+                    &ch.buf[..len],
+                    now_ns,
+                    &mut self.core,
+                );
+                if let Some(a) = out.action {
+                    send_request(
+                        &self.session,
+                        ch,
+                        a,
+                        &mut self.requests_sent,
+                        &mut self.request_errors,
+                    );
+                }
+                n += 1;
+            }
+        }
+        let action = self.session.poll(now_ns, &mut self.core);
+        self.act(action);
+        n
+    }
+
+    /// Takes one burst from `src`; returns packets handled, or the source's error
+    /// ([`SourceError::End`] at the end of a file).
+    pub fn pump(&mut self, src: &mut dyn PacketSource) -> Result<usize, SourceError> {
+        let n = src.recv_burst(&mut |p, meta| {
+            let _ = self.on_packet(p, meta);
+        })?;
+        Ok(n)
+    }
+}
+
+/// Sequences a capture's MoldUDP64 packets in file order without recovery: nothing can
+/// be re-requested from a file, so a gap is counted as lost at once and what follows is
+/// applied; sequences already applied are duplicates. (Live feeds use [`Session`],
+/// which buffers and re-requests.)
+#[derive(Debug, Default, Clone)]
+pub struct CaptureSequencer {
+    session: Option<moldudp64::SessionId>,
+    next: Option<u64>,
+    pub stats: CaptureStats,
+}
+
+/// What [`CaptureSequencer`] saw.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct CaptureStats {
+    pub packets: u64,
+    pub heartbeats: u64,
+    pub end_of_session: bool,
+    pub gaps: u64,
+    pub messages_lost: u64,
+    pub duplicates: u64,
+    pub malformed: u64,
+    pub other_session: u64,
+}
+
+impl CaptureSequencer {
+    /// Applies one packet's new messages to `sink`.
+    pub fn on_packet<S: moldudp64::Sink + ?Sized>(&mut self, bytes: &[u8], sink: &mut S) {
+        let Ok(p) = moldudp64::Packet::new_checked(bytes) else {
+            self.stats.malformed += 1;
+            return;
+        };
+        let session = *self.session.get_or_insert(*p.session());
+        if p.session() != &session {
+            self.stats.other_session += 1;
+            return;
+        }
+        self.stats.packets += 1;
+        if p.is_end_of_session() {
+            self.stats.end_of_session = true;
+        }
+        if p.is_heartbeat() {
+            self.stats.heartbeats += 1;
+        }
+        let next = *self.next.get_or_insert(p.sequence());
+        if p.sequence() > next {
+            self.stats.gaps += 1;
+            self.stats.messages_lost += p.sequence() - next;
+            sink.lost(next, p.sequence() - next);
+            self.next = Some(p.sequence());
+        }
+        for (seq, msg) in p.sequenced() {
+            if seq < self.next.unwrap_or(0) {
+                self.stats.duplicates += 1;
+                continue;
+            }
+            sink.message(seq, msg);
+            self.next = Some(seq + 1);
+        }
+    }
+}
+
+/// Applies a raw ITCH file (2-byte length prefix per message) to `core`, calling
+/// `every` after each message with its 1-based position.
+pub fn apply_itch_file<P: BookSink + Stamped>(
+    core: &mut Core<P>,
+    bytes: &[u8],
+    mut every: impl FnMut(&mut Core<P>, u64),
+) {
+    let mut seq = 0u64;
+    for m in LengthPrefixed::new(bytes) {
+        match m {
+            Ok(msg) => {
+                seq += 1;
+                core.apply(seq, msg);
+                every(core, seq);
+            }
+            Err(_) => core.stats.framing_errors += 1,
+        }
+    }
+}

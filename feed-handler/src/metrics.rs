@@ -1,0 +1,201 @@
+//! The feed handler's counters in shared memory, for `hotpath stat`.
+//!
+//! The hot path counts in plain integers inside [`Feed`]; [`FeedCounters::publish`]
+//! copies them to the shm counters region (one relaxed store each) once per duty cycle,
+//! so operators see live values without the hot path touching shared cache lines per
+//! message.
+
+use std::path::Path;
+
+use hotpath_shm::counters::{Counter, CounterId, CountersBuilder, Heartbeat};
+use hotpath_shm::ShmError;
+
+use crate::handler::{Feed, Stamped};
+use crate::itch;
+use crate::moldudp64::{Line, MoldErrorKind};
+use crate::source::SourceStats;
+use hotpath_book::BookSink;
+
+/// The component name of the feed handler's counters.
+pub const COMPONENT: &str = "feed";
+
+macro_rules! feed_counters {
+    ($( $field:ident : $kind:ident, $unit:literal; )*) => {
+        struct Ids {
+            $( $field: CounterId, )*
+            by_type: Vec<(u8, CounterId)>,
+            malformed: Vec<(usize, CounterId)>,
+            heartbeat: CounterId,
+        }
+
+        /// Live handles to every feed counter.
+        pub struct FeedCounters {
+            $( $field: Counter, )*
+            by_type: Vec<(u8, Counter)>,
+            malformed: Vec<(usize, Counter)>,
+            heartbeat: Heartbeat,
+        }
+
+        impl FeedCounters {
+            /// Registers the feed's counters and creates the region at `path`.
+            pub fn create(path: &Path) -> Result<FeedCounters, ShmError> {
+                let mut b = CountersBuilder::new();
+                let ids = Ids {
+                    $( $field: b.$kind(COMPONENT, stringify!($field), $unit)?, )*
+                    by_type: itch::TYPES
+                        .iter()
+                        .map(|&t| Ok((t, b.counter(COMPONENT, &type_counter_name(t), "messages")?)))
+                        .collect::<Result<_, ShmError>>()?,
+                    malformed: MoldErrorKind::ALL
+                        .iter()
+                        .map(|k| Ok((k.index(), b.counter(COMPONENT, &format!("malformed_{}", k.name()), "packets")?)))
+                        .collect::<Result<_, ShmError>>()?,
+                    heartbeat: b.heartbeat(COMPONENT)?,
+                };
+                let mut region = b.create(path)?;
+                Ok(FeedCounters {
+                    $( $field: region.counter(ids.$field), )*
+                    by_type: ids.by_type.into_iter().map(|(t, id)| (t, region.counter(id))).collect(),
+                    malformed: ids.malformed.into_iter().map(|(k, id)| (k, region.counter(id))).collect(),
+                    heartbeat: region.heartbeat(ids.heartbeat),
+                })
+            }
+        }
+    };
+}
+
+feed_counters! {
+    packets_a: counter, "packets";
+    packets_b: counter, "packets";
+    packets_retransmitted: counter, "packets";
+    messages: counter, "messages";
+    duplicates_a: counter, "messages";
+    duplicates_b: counter, "messages";
+    gaps: counter, "gaps";
+    messages_missing: counter, "messages";
+    requests_sent: counter, "requests";
+    request_timeouts: counter, "requests";
+    request_errors: counter, "requests";
+    messages_recovered: counter, "messages";
+    messages_lost: counter, "messages";
+    heartbeats: counter, "packets";
+    end_of_session: counter, "packets";
+    other_session_packets: counter, "packets";
+    buffer_overflows: counter, "messages";
+    unknown_type: counter, "messages";
+    bad_length: counter, "messages";
+    bad_side: counter, "messages";
+    filtered: counter, "messages";
+    unknown_refs: counter, "messages";
+    duplicate_refs: counter, "messages";
+    crossed: counter, "events";
+    orders_dropped_table_full: counter, "orders";
+    levels_exhausted: counter, "levels";
+    live_orders: gauge, "orders";
+    live_levels: gauge, "levels";
+    published: counter, "events";
+    skipped_frames: counter, "frames";
+    other_destinations: counter, "packets";
+    truncated_datagrams: counter, "packets";
+    next_sequence: gauge, "";
+}
+
+/// `A` -> `msg_add_order`, `h` -> `msg_operational_halt`: one counter per ITCH type.
+pub fn type_counter_name(t: u8) -> String {
+    let name = itch::type_name(t).unwrap_or("unknown");
+    let mut out = String::from("msg_");
+    let mut last_us = true;
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+            last_us = false;
+        } else if !last_us {
+            out.push('_');
+            last_us = true;
+        }
+    }
+    while out.ends_with('_') {
+        out.pop();
+    }
+    out
+}
+
+impl FeedCounters {
+    /// Copies the feed's (and its source's) counts to shared memory and beats.
+    pub fn publish<P: BookSink + Stamped>(
+        &self,
+        feed: &Feed<P>,
+        source: &SourceStats,
+        now_ns: u64,
+    ) {
+        let s = feed.session.stats();
+        let f = &feed.core.stats;
+        let b = feed.core.books.stats();
+        self.packets_a.set(s.packets[Line::A.index()]);
+        self.packets_b.set(s.packets[Line::B.index()]);
+        self.packets_retransmitted
+            .set(s.packets[Line::Retransmission.index()]);
+        self.messages.set(f.messages);
+        self.duplicates_a.set(s.duplicates[Line::A.index()]);
+        self.duplicates_b.set(s.duplicates[Line::B.index()]);
+        self.gaps.set(s.gaps_detected);
+        self.messages_missing.set(s.messages_missing);
+        self.requests_sent.set(feed.requests_sent);
+        self.request_timeouts.set(s.request_timeouts);
+        self.request_errors.set(feed.request_errors);
+        self.messages_recovered.set(s.messages_recovered_total());
+        self.messages_lost.set(s.messages_lost);
+        self.heartbeats.set(s.heartbeats);
+        self.end_of_session.set(s.end_of_session);
+        self.other_session_packets.set(s.other_session_packets);
+        self.buffer_overflows.set(s.buffer_overflows);
+        self.unknown_type.set(f.unknown_type);
+        self.bad_length.set(f.bad_length);
+        self.bad_side.set(f.bad_side);
+        self.filtered.set(f.filtered);
+        self.unknown_refs.set(b.unknown_refs);
+        self.duplicate_refs.set(b.duplicate_refs);
+        self.crossed.set(b.crossed);
+        self.orders_dropped_table_full
+            .set(b.orders_dropped_table_full);
+        self.levels_exhausted.set(b.levels_exhausted);
+        self.live_orders.set(b.live_orders);
+        self.live_levels.set(b.live_levels);
+        self.published.set(feed.core.publisher.published());
+        self.skipped_frames
+            .set(source.skipped_frames + source.bad_records);
+        self.other_destinations.set(source.other_destinations);
+        self.truncated_datagrams.set(source.truncated);
+        self.next_sequence.set(feed.session.next_sequence());
+        for (t, c) in &self.by_type {
+            c.set(f.by_type[*t as usize]);
+        }
+        for (k, c) in &self.malformed {
+            c.set(s.malformed[*k]);
+        }
+        self.heartbeat.beat_at(now_ns);
+    }
+
+    /// Beats without publishing (idle cycles).
+    pub fn beat(&self, now_ns: u64) {
+        self.heartbeat.beat_at(now_ns);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn type_counter_names_are_distinct_valid_names() {
+        let names: Vec<String> = itch::TYPES.iter().map(|&t| type_counter_name(t)).collect();
+        for n in &names {
+            hotpath_shm::counters::check_name("counter", n, 55).unwrap();
+        }
+        let mut sorted = names.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 23, "{names:?}");
+        assert_eq!(type_counter_name(b'A'), "msg_add_order");
+    }
+}

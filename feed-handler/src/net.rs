@@ -1,0 +1,244 @@
+//! Ethernet / 802.1Q VLAN / IPv4 / UDP: just enough to find a UDP payload in a captured
+//! frame (pcap and DPDK sources) and to write such frames (`hotpath gen --pcap`).
+//!
+//! In the smoltcp manner: [`parse_udp_frame`] validates every length once and returns
+//! borrowed views; malformed frames come back as a [`FrameError`] naming the layer and
+//! the problem, so the caller can count them by reason.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+const ETHERTYPE_IPV4: u16 = 0x0800;
+const ETHERTYPE_VLAN: u16 = 0x8100;
+const ETHERTYPE_QINQ: u16 = 0x88a8;
+const IPPROTO_UDP: u8 = 17;
+
+/// Why a frame holds no usable UDP payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    #[error("ethernet: frame of {0} bytes is shorter than its header")]
+    ShortEthernet(usize),
+    #[error("ethernet: ethertype {0:#06x} is not IPv4")]
+    NotIpv4(u16),
+    #[error("ipv4: header truncated or version/IHL invalid")]
+    BadIpv4Header,
+    #[error("ipv4: total length {total} exceeds the {available} bytes captured")]
+    Ipv4Truncated { total: usize, available: usize },
+    #[error("ipv4: fragmented datagram (offset or more-fragments set)")]
+    Fragmented,
+    #[error("ipv4: protocol {0} is not UDP")]
+    NotUdp(u8),
+    #[error("udp: length {len} inconsistent with the {available} bytes of the IP payload")]
+    BadUdpLength { len: usize, available: usize },
+}
+
+impl FrameError {
+    /// A short stable name for counters.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            FrameError::ShortEthernet(_) => "short_ethernet",
+            FrameError::NotIpv4(_) => "not_ipv4",
+            FrameError::BadIpv4Header => "bad_ipv4_header",
+            FrameError::Ipv4Truncated { .. } => "ipv4_truncated",
+            FrameError::Fragmented => "ipv4_fragment",
+            FrameError::NotUdp(_) => "not_udp",
+            FrameError::BadUdpLength { .. } => "bad_udp_length",
+        }
+    }
+}
+
+/// A UDP datagram found in a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UdpDatagram<'a> {
+    pub vlan: Option<u16>,
+    pub src: SocketAddrV4,
+    pub dst: SocketAddrV4,
+    pub payload: &'a [u8],
+}
+
+fn be16(b: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([b[at], b[at + 1]])
+}
+
+/// Finds the UDP datagram in an Ethernet II frame (with up to two VLAN tags).
+pub fn parse_udp_frame(frame: &[u8]) -> Result<UdpDatagram<'_>, FrameError> {
+    if frame.len() < 14 {
+        return Err(FrameError::ShortEthernet(frame.len()));
+    }
+    let mut off = 12;
+    let mut ethertype = be16(frame, off);
+    let mut vlan = None;
+    while ethertype == ETHERTYPE_VLAN || ethertype == ETHERTYPE_QINQ {
+        if frame.len() < off + 6 {
+            return Err(FrameError::ShortEthernet(frame.len()));
+        }
+        vlan = Some(be16(frame, off + 2) & 0x0fff);
+        off += 4;
+        ethertype = be16(frame, off);
+    }
+    if ethertype != ETHERTYPE_IPV4 {
+        return Err(FrameError::NotIpv4(ethertype));
+    }
+    let ip = &frame[off + 2..];
+    if ip.len() < 20 || ip[0] >> 4 != 4 {
+        return Err(FrameError::BadIpv4Header);
+    }
+    let ihl = (ip[0] & 0x0f) as usize * 4;
+    if ihl < 20 || ip.len() < ihl {
+        return Err(FrameError::BadIpv4Header);
+    }
+    let total = be16(ip, 2) as usize;
+    if total < ihl || total > ip.len() {
+        return Err(FrameError::Ipv4Truncated {
+            total,
+            available: ip.len(),
+        });
+    }
+    let frag = be16(ip, 6);
+    if frag & 0x3fff != 0 {
+        return Err(FrameError::Fragmented);
+    }
+    if ip[9] != IPPROTO_UDP {
+        return Err(FrameError::NotUdp(ip[9]));
+    }
+    let src_ip = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
+    let dst_ip = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
+    let udp = &ip[ihl..total];
+    if udp.len() < 8 {
+        return Err(FrameError::BadUdpLength {
+            len: udp.len(),
+            available: udp.len(),
+        });
+    }
+    let len = be16(udp, 4) as usize;
+    if len < 8 || len > udp.len() {
+        return Err(FrameError::BadUdpLength {
+            len,
+            available: udp.len(),
+        });
+    }
+    Ok(UdpDatagram {
+        vlan,
+        src: SocketAddrV4::new(src_ip, be16(udp, 0)),
+        dst: SocketAddrV4::new(dst_ip, be16(udp, 2)),
+        payload: &udp[8..len],
+    })
+}
+
+fn ipv4_checksum(header: &[u8]) -> u16 {
+    let mut sum: u32 = 0;
+    for pair in header.chunks(2) {
+        sum += u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)]) as u32;
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// Appends an Ethernet II / IPv4 / UDP frame carrying `payload` to `out` (multicast
+/// destination MAC derived from the group, UDP checksum 0 = none, as feeds send).
+pub fn write_udp_frame(out: &mut Vec<u8>, src: SocketAddrV4, dst: SocketAddrV4, payload: &[u8]) {
+    let d = dst.ip().octets();
+    let dst_mac = if dst.ip().is_multicast() {
+        [0x01, 0x00, 0x5e, d[1] & 0x7f, d[2], d[3]]
+    } else {
+        [0x02, 0, 0, 0, 0, 0x02]
+    };
+    out.extend_from_slice(&dst_mac);
+    out.extend_from_slice(&[0x02, 0, 0, 0, 0, 0x01]);
+    out.extend_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
+    let total = (20 + 8 + payload.len()) as u16;
+    let mut ip = [0u8; 20];
+    ip[0] = 0x45;
+    ip[2..4].copy_from_slice(&total.to_be_bytes());
+    ip[6] = 0x40; // don't fragment
+    ip[8] = 64;
+    ip[9] = IPPROTO_UDP;
+    ip[12..16].copy_from_slice(&src.ip().octets());
+    ip[16..20].copy_from_slice(&dst.ip().octets());
+    let csum = ipv4_checksum(&ip);
+    ip[10..12].copy_from_slice(&csum.to_be_bytes());
+    out.extend_from_slice(&ip);
+    out.extend_from_slice(&src.port().to_be_bytes());
+    out.extend_from_slice(&dst.port().to_be_bytes());
+    out.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+    out.extend_from_slice(&[0, 0]);
+    out.extend_from_slice(payload);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn addr(a: [u8; 4], p: u16) -> SocketAddrV4 {
+        SocketAddrV4::new(Ipv4Addr::from(a), p)
+    }
+
+    #[test]
+    fn written_frames_parse_back() {
+        let mut f = Vec::new();
+        let src = addr([10, 0, 0, 1], 5000);
+        let dst = addr([239, 1, 1, 1], 26477);
+        write_udp_frame(&mut f, src, dst, b"hello");
+        let d = parse_udp_frame(&f).unwrap();
+        assert_eq!(
+            (d.src, d.dst, d.payload, d.vlan),
+            (src, dst, &b"hello"[..], None)
+        );
+        assert_eq!(&f[..6], &[0x01, 0x00, 0x5e, 1, 1, 1]);
+        assert_eq!(ipv4_checksum(&f[14..34]), 0, "checksum verifies");
+
+        // The same with a VLAN tag inserted.
+        let mut v = f[..12].to_vec();
+        v.extend_from_slice(&[0x81, 0x00, 0x00, 141]);
+        v.extend_from_slice(&f[12..]);
+        assert_eq!(parse_udp_frame(&v).unwrap().vlan, Some(141));
+    }
+
+    #[test]
+    fn malformed_frames_name_the_problem() {
+        let mut f = Vec::new();
+        write_udp_frame(
+            &mut f,
+            addr([1, 2, 3, 4], 1),
+            addr([239, 0, 0, 1], 2),
+            b"xyz",
+        );
+        assert_eq!(
+            parse_udp_frame(&f[..10]),
+            Err(FrameError::ShortEthernet(10))
+        );
+        let mut arp = f.clone();
+        arp[12..14].copy_from_slice(&0x0806u16.to_be_bytes());
+        assert_eq!(parse_udp_frame(&arp), Err(FrameError::NotIpv4(0x0806)));
+        let mut tcp = f.clone();
+        tcp[14 + 9] = 6;
+        assert_eq!(parse_udp_frame(&tcp), Err(FrameError::NotUdp(6)));
+        let cut = &f[..f.len() - 2];
+        assert!(matches!(
+            parse_udp_frame(cut),
+            Err(FrameError::Ipv4Truncated { .. })
+        ));
+        let mut frag = f.clone();
+        frag[14 + 6] = 0x20;
+        assert_eq!(parse_udp_frame(&frag), Err(FrameError::Fragmented));
+        let mut udplen = f.clone();
+        udplen[14 + 20 + 4..14 + 20 + 6].copy_from_slice(&200u16.to_be_bytes());
+        assert!(matches!(
+            parse_udp_frame(&udplen),
+            Err(FrameError::BadUdpLength { .. })
+        ));
+        assert_eq!(FrameError::Fragmented.reason(), "ipv4_fragment");
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics_and_payload_is_inside(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            if let Ok(d) = parse_udp_frame(&bytes) {
+                let start = d.payload.as_ptr() as usize - bytes.as_ptr() as usize;
+                prop_assert!(start + d.payload.len() <= bytes.len());
+            }
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! Packet sources behind one trait: where MoldUDP64 packets come from.
+//!
+//! - [`pcap::PcapSource`]: a capture file (Ethernet, optional VLAN tags, IPv4/UDP),
+//!   replayed as fast as possible or at real time times N.
+//! - [`udp::UdpSource`]: UDP multicast on a named interface with `recvmmsg`, line A and
+//!   optionally line B.
+//! - the DPDK source (issue 4) plugs in here too.
+//!
+//! Nasdaq's raw daily file format carries no packets (just length-prefixed messages);
+//! the feed handler reads it directly ([`crate::handler::Input::ItchFile`]).
+//!
+//! A source lends each packet to a callback (`&[u8]`, no copy) with its receive time
+//! and line, a burst per call, and never allocates after it is opened.
+
+pub mod pcap;
+pub mod udp;
+
+use std::net::SocketAddrV4;
+
+use crate::moldudp64::Line;
+
+/// What came with a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RxMeta {
+    /// Receive time: CLOCK_MONOTONIC ns when it was received (live), or when it was
+    /// handed out (replay).
+    pub ts_ns: u64,
+    /// The capture timestamp (ns since the epoch) for replayed packets, 0 for live.
+    pub capture_ts_ns: u64,
+    /// Which line (A or B) it arrived on.
+    pub line: Line,
+}
+
+/// Why a source stopped or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// A finite source (a file) has handed out everything.
+    #[error("end of input")]
+    End,
+    /// The source could not be read.
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The input is not what the source reads (e.g. not a pcap file).
+    #[error("{what}: {why}")]
+    Format { what: String, why: String },
+}
+
+/// Counters a source keeps about what it skipped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceStats {
+    /// Packets handed out.
+    pub packets: u64,
+    /// Bytes of payload handed out.
+    pub bytes: u64,
+    /// Frames skipped because they held no UDP datagram, by reason.
+    pub skipped_frames: u64,
+    /// Datagrams to addresses that are neither line A nor line B.
+    pub other_destinations: u64,
+    /// Datagrams longer than the receive buffer (truncated and dropped).
+    pub truncated: u64,
+    /// Capture records that could not be parsed (the rest of the file is dropped).
+    pub bad_records: u64,
+}
+
+/// Where MoldUDP64 packets come from.
+pub trait PacketSource {
+    /// Hands up to one burst of packets to `sink`; returns how many (0: none right now,
+    /// try again). Returns [`SourceError::End`] once a finite source is exhausted.
+    fn recv_burst(&mut self, sink: &mut dyn FnMut(&[u8], RxMeta)) -> Result<usize, SourceError>;
+
+    /// What the source skipped so far.
+    fn stats(&self) -> SourceStats;
+
+    /// A one-line description for logs and `hotpath feed`'s banner.
+    fn describe(&self) -> String;
+}
+
+/// Which destinations are line A and line B; anything else is counted and skipped.
+/// `None` for line A accepts every UDP datagram as line A (useful for single-feed
+/// captures).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Lines {
+    pub a: Option<SocketAddrV4>,
+    pub b: Option<SocketAddrV4>,
+}
+
+impl Lines {
+    /// The line of a datagram sent to `dst`, if it is one of ours.
+    pub fn classify(&self, dst: SocketAddrV4) -> Option<Line> {
+        if self.b == Some(dst) {
+            Some(Line::B)
+        } else if self.a.is_none() || self.a == Some(dst) {
+            Some(Line::A)
+        } else {
+            None
+        }
+    }
+}
