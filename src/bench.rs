@@ -36,6 +36,25 @@ pub enum BenchCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Feed handler: ITCH decode vs itchy, decode + L3 book (mean and per-message
+    /// percentiles), and end-to-end replay of a generated MoldUDP64 day.
+    Feed {
+        /// Print the report as JSON on stdout (the table still goes to stderr).
+        #[arg(long)]
+        json: bool,
+        /// Messages in the generated stream.
+        #[arg(long, default_value_t = 50_000_000)]
+        messages: u64,
+        /// Generator seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Symbols in the generated stream.
+        #[arg(long, default_value_t = 100)]
+        symbols: u16,
+        /// Timed rounds per pass (medians are reported).
+        #[arg(long, default_value_t = 3)]
+        rounds: u32,
+    },
     /// (internal) the cross-process echo side of `bench ring`.
     #[command(hide = true)]
     RingEcho {
@@ -92,6 +111,27 @@ pub fn run(_shm: &ShmArgs, cmd: BenchCommand) -> CmdResult {
             };
             let report = ring::run(&cfg, &spawn_echo)?;
             ring::print_table(&report, &mut std::io::stderr())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        BenchCommand::Feed {
+            json,
+            messages,
+            seed,
+            symbols,
+            rounds,
+        } => {
+            let cfg = hotpath_benches::feed::FeedBenchConfig {
+                messages,
+                seed,
+                symbols,
+                rounds,
+                ..Default::default()
+            };
+            let report = hotpath_benches::feed::run(&cfg, |s| eprintln!("  {s}"))?;
+            hotpath_benches::feed::print_table(&report, &mut std::io::stderr())?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             }

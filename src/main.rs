@@ -3,6 +3,8 @@
 
 mod bench;
 mod demo;
+mod feed_cmd;
+mod run_cmd;
 mod shm_cmd;
 mod stat;
 
@@ -46,10 +48,11 @@ impl ShmArgs {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the appliance's main job on bundled defaults. For now: the shm demo (a
-    /// producer and a consumer process on rings and counters) for 10 seconds, then a
-    /// summary. Later issues grow this into feed -> books -> strategy -> gateway -> offload.
-    Run(demo::DemoArgs),
+    /// Run the appliance's main job on bundled defaults: a generated day sent as
+    /// MoldUDP64 multicast on loopback into `hotpath feed` (its own process), books
+    /// built, market data read from the shm ring, and a checked summary. Later issues
+    /// add the strategy, the order gateway and the offload bridge.
+    Run(run_cmd::RunArgs),
     /// Live counters, heartbeats and ring fill levels of an instance, from shared memory.
     Stat(stat::StatArgs),
     /// Shared-memory objects: list, clean up, demo.
@@ -57,6 +60,14 @@ enum Command {
         #[command(subcommand)]
         command: shm_cmd::ShmCommand,
     },
+    /// Generate a deterministic synthetic ITCH 5.0 day (raw file or MoldUDP64 pcap).
+    Gen(feed_cmd::GenArgs),
+    /// Decode a raw ITCH file or a MoldUDP64 pcap, build the books, print counts.
+    Replay(feed_cmd::ReplayArgs),
+    /// Run the feed handler: packets -> MoldUDP64 -> ITCH -> books -> shm market data.
+    Feed(feed_cmd::FeedArgs),
+    /// Send a MoldUDP64 pcap as UDP multicast (lines A/B, injected faults, request server).
+    Send(feed_cmd::SendArgs),
     /// Benchmarks (print JSON with --json).
     Bench {
         #[command(subcommand)]
@@ -67,13 +78,12 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(mut args) => {
-            if args.seconds.is_none() {
-                args.seconds = Some(10);
-            }
-            demo::run(&cli.shm, &args)
-        }
+        Command::Run(args) => run_cmd::run(&cli.shm, &args),
         Command::Stat(args) => stat::run(&cli.shm, &args),
+        Command::Gen(args) => feed_cmd::gen_cmd(&args),
+        Command::Replay(args) => feed_cmd::replay_cmd(&args),
+        Command::Feed(args) => feed_cmd::feed_cmd(&cli.shm, &args),
+        Command::Send(args) => feed_cmd::send_cmd(&args),
         Command::Shm { command } => shm_cmd::run(&cli.shm, command),
         Command::Bench { command } => bench::run(&cli.shm, command),
     };

@@ -388,9 +388,9 @@ fn bad_input_is_refused_with_a_clear_error() {
 }
 
 #[test]
-fn run_finishes_on_its_own_with_a_checked_summary() {
+fn the_shm_demo_finishes_on_its_own_with_a_checked_summary() {
     let env = Env::new("default");
-    let out = env.run(&["run", "--seconds", "2", "--rate", "100000"]);
+    let out = env.run(&["shm", "demo", "--seconds", "2", "--rate", "100000"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

@@ -1,12 +1,14 @@
 //! hotpath-benches: benchmark harnesses behind `hotpath bench`, and criterion
 //! micro-benchmarks (`cargo bench -p hotpath-benches`).
 //!
+//! - [`feed`]: the feed benchmark: decode vs itchy, decode+book, end-to-end replay.
 //! - [`fmt`]: number formatting for tables.
 //! - [`machine`]: what machine a report was measured on.
 //! - [`ring`]: the ring benchmark: round-trip latency (HdrHistogram) and throughput of
 //!   hotpath's shm SPSC ring, in-process and cross-process, against a raw cache-line
 //!   ping-pong (the physical floor), `rtrb` and crossbeam's `ArrayQueue`.
 
+pub mod feed;
 pub mod fmt;
 pub mod machine;
 pub mod ring;

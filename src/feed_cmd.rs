@@ -1,0 +1,804 @@
+//! `hotpath gen`, `replay`, `feed`, `send`: the feed handler from the command line.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::net::SocketAddrV4;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Args, ValueEnum};
+use hotpath_benches::fmt::thousands;
+use hotpath_book::{Books, NullSink, Side};
+use hotpath_feed::gen::{self, GenConfig, Generator, PcapOptions};
+use hotpath_feed::handler::{
+    apply_itch_file, symbol_str, CaptureSequencer, CaptureStats, Core, Feed, FeedConfig, FeedStats,
+    ShmPublisher, Stamped,
+};
+use hotpath_feed::itch;
+use hotpath_feed::metrics::FeedCounters;
+use hotpath_feed::moldudp64;
+use hotpath_feed::replay::{self, Faults, ReplayConfig, TapServer};
+use hotpath_feed::source::pcap::{Pace, PcapSource};
+use hotpath_feed::source::udp::UdpSource;
+use hotpath_feed::source::{Lines, PacketSource, SourceError};
+use hotpath_hw::IdleStrategy;
+use hotpath_shm::md::MdEvent;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use crate::{CmdResult, ShmArgs};
+
+fn progress(total: u64, what: &str) -> ProgressBar {
+    let pb = ProgressBar::new(total);
+    pb.set_style(
+        ProgressStyle::with_template(&format!(
+            "{{spinner}} {what} [{{bar:40}}] {{human_pos}}/{{human_len}} ({{per_sec}}, {{eta}} left)"
+        ))
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    pb
+}
+
+// ------------------------------------------------------------------ gen
+
+#[derive(Debug, Clone, Args)]
+pub struct GenArgs {
+    /// Messages to generate (header and trailer included).
+    #[arg(long)]
+    pub messages: u64,
+    /// Seed: the same seed gives the same bytes.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Number of symbols.
+    #[arg(long, default_value_t = 100)]
+    pub symbols: u16,
+    /// Live orders to steer towards (default: min(1.9 M, messages / 25)).
+    #[arg(long)]
+    pub live_target: Option<u64>,
+    /// Output file.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Write a pcap of MoldUDP64 packets (Ethernet/IPv4/UDP to 239.1.1.1:26477)
+    /// instead of Nasdaq's raw file format.
+    #[arg(long)]
+    pub pcap: bool,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+pub fn gen_cmd(args: &GenArgs) -> CmdResult {
+    let generator = Generator::new(GenConfig {
+        messages: args.messages,
+        seed: args.seed,
+        symbols: args.symbols,
+        live_target: args.live_target,
+    })?;
+    let file = File::create(&args.out).map_err(|e| format!("{}: {e}", args.out.display()))?;
+    let out = BufWriter::with_capacity(1 << 20, file);
+    let pb = if args.quiet {
+        ProgressBar::hidden()
+    } else {
+        progress(args.messages, "generating")
+    };
+    let started = Instant::now();
+    let (messages, packets) = if args.pcap {
+        gen::write_pcap(generator, out, &PcapOptions::default(), |n| {
+            pb.set_position(n)
+        })
+        .map_err(|e| format!("{}: {e}", args.out.display()))?
+    } else {
+        let mut out = out;
+        let n = gen::write_itch(generator, &mut out, |n| pb.set_position(n))?;
+        out.flush()?;
+        (n, 0)
+    };
+    pb.finish_and_clear();
+    let bytes = std::fs::metadata(&args.out)?.len();
+    eprintln!(
+        "wrote {} messages{} ({} bytes) to {} in {:.1} s",
+        thousands(messages),
+        if args.pcap {
+            format!(" in {} MoldUDP64 packets", thousands(packets))
+        } else {
+            String::new()
+        },
+        thousands(bytes),
+        args.out.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+// ------------------------------------------------------------------ replay
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Nasdaq's raw daily file format (2-byte length before each message).
+    Itch,
+    /// A pcap capture of MoldUDP64 packets (Ethernet, optional VLAN, IPv4/UDP).
+    Pcap,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReplayArgs {
+    /// The input file.
+    pub input: PathBuf,
+    /// Input format (default: pcap if the file starts with a pcap magic number, else itch).
+    #[arg(long, value_enum)]
+    pub format: Option<Format>,
+    /// Only these symbols go to the books and the dump (comma separated).
+    #[arg(long, value_delimiter = ',')]
+    pub symbols: Option<Vec<String>>,
+    /// Write the books as JSON lines (see the README for the format) at the end.
+    #[arg(long)]
+    pub dump_book: Option<PathBuf>,
+    /// With --dump-book: also dump every N messages.
+    #[arg(long, requires = "dump_book")]
+    pub dump_every: Option<u64>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+fn detect_format(data: &[u8]) -> Format {
+    let magic = data
+        .get(..4)
+        .map(|m| u32::from_le_bytes([m[0], m[1], m[2], m[3]]));
+    match magic {
+        Some(0xa1b2_c3d4 | 0xa1b2_3c4d | 0xd4c3_b2a1 | 0x4d3c_b2a1) => Format::Pcap,
+        _ => Format::Itch,
+    }
+}
+
+/// One symbol's book as a JSON line.
+#[derive(Debug, Serialize)]
+struct BookLine<'a> {
+    seq: u64,
+    symbol: &'a str,
+    bids: Vec<[u64; 3]>,
+    asks: Vec<[u64; 3]>,
+}
+
+/// Writes one line per symbol with a book (or a directory entry), ordered by locate.
+pub fn dump_books(books: &Books, seq: u64, out: &mut dyn Write) -> std::io::Result<()> {
+    for locate in books.active_locates() {
+        let Some(sym) = books.symbol(locate) else {
+            continue;
+        };
+        let symbol = symbol_str(&sym);
+        let side = |s: Side| -> Vec<[u64; 3]> {
+            books
+                .depth(locate, s)
+                .map(|l| [l.price as u64, l.shares, l.orders as u64])
+                .collect()
+        };
+        let line = BookLine {
+            seq,
+            symbol: &symbol,
+            bids: side(Side::Buy),
+            asks: side(Side::Sell),
+        };
+        serde_json::to_writer(&mut *out, &line)?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+/// The replay summary (also `--json`).
+#[derive(Debug, Serialize)]
+struct ReplaySummary {
+    input: PathBuf,
+    format: &'static str,
+    messages: u64,
+    seconds: f64,
+    messages_per_s: f64,
+    types: std::collections::BTreeMap<String, u64>,
+    unknown_type: u64,
+    bad_length: u64,
+    bad_side: u64,
+    filtered: u64,
+    framing_errors: u64,
+    unknown_refs: u64,
+    duplicate_refs: u64,
+    crossed: u64,
+    live_orders: u64,
+    packets: Option<u64>,
+    gaps: Option<u64>,
+    messages_lost: Option<u64>,
+    duplicates: Option<u64>,
+    malformed_packets: Option<u64>,
+    skipped_frames: Option<u64>,
+    end_of_session: Option<bool>,
+}
+
+/// Wraps the core to dump the books every N messages, exactly at the boundary.
+struct Dumping<'a, P> {
+    core: &'a mut Core<P>,
+    every: Option<u64>,
+    out: Option<&'a mut BufWriter<File>>,
+    err: Option<std::io::Error>,
+    pb: &'a ProgressBar,
+}
+
+impl<P: hotpath_book::BookSink + Stamped> Dumping<'_, P> {
+    fn after(&mut self) {
+        let n = self.core.stats.messages;
+        if n % 65_536 == 0 {
+            self.pb.set_position(n);
+        }
+        if let (Some(every), Some(out)) = (self.every, self.out.as_deref_mut()) {
+            if n % every == 0 && self.err.is_none() {
+                if let Err(e) = dump_books(&self.core.books, self.core.last_seq, out) {
+                    self.err = Some(e);
+                }
+            }
+        }
+    }
+}
+
+impl<P: hotpath_book::BookSink + Stamped> moldudp64::Sink for Dumping<'_, P> {
+    fn message(&mut self, sequence: u64, message: &[u8]) {
+        self.core.apply(sequence, message);
+        self.after();
+    }
+    fn lost(&mut self, first: u64, count: u64) {
+        moldudp64::Sink::lost(self.core, first, count);
+    }
+}
+
+pub fn replay_cmd(args: &ReplayArgs) -> CmdResult {
+    let data = std::fs::read(&args.input).map_err(|e| format!("{}: {e}", args.input.display()))?;
+    let format = args.format.unwrap_or_else(|| detect_format(&data));
+    let mut cfg = FeedConfig {
+        symbols: args.symbols.clone(),
+        ..FeedConfig::default()
+    };
+    // A capture cannot be asked for what it lacks: a gap is given up at once (counted
+    // as lost) and what follows it is applied.
+    cfg.session.max_request_attempts = 0;
+    cfg.session.max_gap_age_ns = 0;
+    let mut feed = Feed::new(&cfg, NullSink)?;
+    let mut dump = match &args.dump_book {
+        Some(p) => Some(BufWriter::new(
+            File::create(p).map_err(|e| format!("{}: {e}", p.display()))?,
+        )),
+        None => None,
+    };
+    let pb = if args.quiet || args.json {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new_spinner()
+    };
+    if !args.quiet && !args.json {
+        pb.set_style(
+            ProgressStyle::with_template("{spinner} replaying: {human_pos} messages ({per_sec})")
+                .expect("valid template"),
+        );
+    }
+    let started = Instant::now();
+    let mut session: Option<(CaptureStats, hotpath_feed::source::SourceStats)> = None;
+    let every = args.dump_every.filter(|&n| n > 0);
+    match format {
+        Format::Itch => {
+            let mut err = None;
+            let mut out = dump.as_mut();
+            apply_itch_file(&mut feed.core, &data, |core, n| {
+                if n % 65_536 == 0 {
+                    pb.set_position(n);
+                }
+                if let (Some(e), Some(o)) = (every, out.as_deref_mut()) {
+                    if n % e == 0 && err.is_none() {
+                        err = dump_books(&core.books, n, o).err();
+                    }
+                }
+            });
+            if let Some(e) = err {
+                return Err(e.into());
+            }
+        }
+        Format::Pcap => {
+            let mut src =
+                PcapSource::from_bytes(&args.input, data, Lines::default(), Pace::AsFast)?;
+            let mut d = Dumping {
+                core: &mut feed.core,
+                every,
+                out: dump.as_mut(),
+                err: None,
+                pb: &pb,
+            };
+            let mut seqr = CaptureSequencer::default();
+            loop {
+                match src.recv_burst(&mut |p, _meta| seqr.on_packet(p, &mut d)) {
+                    Ok(_) => {}
+                    Err(SourceError::End) => break,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            if let Some(e) = d.err.take() {
+                return Err(e.into());
+            }
+            session = Some((seqr.stats.clone(), src.stats()));
+        }
+    }
+    pb.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
+    if let Some(out) = dump.as_mut() {
+        dump_books(&feed.core.books, feed.core.last_seq, out)?;
+        out.flush()?;
+    }
+    let f: &FeedStats = &feed.core.stats;
+    let b = feed.core.books.stats();
+    let summary = ReplaySummary {
+        input: args.input.clone(),
+        format: match format {
+            Format::Itch => "itch",
+            Format::Pcap => "pcap",
+        },
+        messages: f.messages,
+        seconds: secs,
+        messages_per_s: f.messages as f64 / secs.max(1e-9),
+        types: f
+            .type_counts()
+            .map(|(t, n)| ((t as char).to_string(), n))
+            .collect(),
+        unknown_type: f.unknown_type,
+        bad_length: f.bad_length,
+        bad_side: f.bad_side,
+        filtered: f.filtered,
+        framing_errors: f.framing_errors,
+        unknown_refs: b.unknown_refs,
+        duplicate_refs: b.duplicate_refs,
+        crossed: b.crossed,
+        live_orders: b.live_orders,
+        packets: session.as_ref().map(|(s, _)| s.packets),
+        gaps: session.as_ref().map(|(s, _)| s.gaps),
+        messages_lost: session.as_ref().map(|(s, _)| s.messages_lost),
+        duplicates: session.as_ref().map(|(s, _)| s.duplicates),
+        malformed_packets: session.as_ref().map(|(s, _)| s.malformed + s.other_session),
+        skipped_frames: session
+            .as_ref()
+            .map(|(_, src)| src.skipped_frames + src.bad_records),
+        end_of_session: session.as_ref().map(|(s, _)| s.end_of_session),
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{}: {} messages in {:.3} s ({} messages/s)",
+        args.input.display(),
+        thousands(summary.messages),
+        secs,
+        thousands(summary.messages_per_s as u64)
+    );
+    println!("\n{:<6} {:<44} {:>14}", "TYPE", "NAME", "COUNT");
+    for (t, n) in f.type_counts() {
+        println!(
+            "{:<6} {:<44} {:>14}",
+            t as char,
+            itch::type_name(t).unwrap_or("?"),
+            thousands(n)
+        );
+    }
+    println!();
+    let row = |k: &str, v: u64| println!("{k:<51} {:>14}", thousands(v));
+    row("unknown message types (skipped)", f.unknown_type);
+    row("wrong-length messages (skipped)", f.bad_length);
+    row("unknown order references", b.unknown_refs);
+    row("duplicate order references", b.duplicate_refs);
+    row("crossed-book transitions", b.crossed);
+    row("live orders at the end", b.live_orders);
+    if let Some((s, src)) = &session {
+        row("packets", s.packets);
+        row("gaps (sequences missing from the capture)", s.gaps);
+        row("messages missing from the capture", s.messages_lost);
+        row("duplicate messages dropped", s.duplicates);
+        row(
+            "malformed or other-session packets",
+            s.malformed + s.other_session,
+        );
+        row(
+            "frames skipped (not UDP)",
+            src.skipped_frames + src.bad_records,
+        );
+    }
+    if let Some(p) = &args.dump_book {
+        println!("\nbooks written to {}", p.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+// ------------------------------------------------------------------ feed
+
+#[derive(Debug, Clone, Args)]
+pub struct FeedArgs {
+    /// Where packets come from: `udp://GROUP:PORT?iface=IF[&b=GROUP:PORT][&request=HOST:PORT]`,
+    /// `pcap:FILE[?speed=X]` (X times real time; default as fast as possible), or a
+    /// `.pcap` file path.
+    #[arg(long)]
+    pub source: String,
+    /// Pin the feed thread to this core.
+    #[arg(long)]
+    pub core: Option<usize>,
+    /// Slots of the market-data ring (`md`, a power of two).
+    #[arg(long, default_value_t = 1 << 20)]
+    pub ring_capacity: u64,
+    /// Publish only BBO, trade and status events (no per-level updates).
+    #[arg(long)]
+    pub bbo_only: bool,
+    /// Only these symbols go to the books (comma separated).
+    #[arg(long, value_delimiter = ',')]
+    pub symbols: Option<Vec<String>>,
+    /// Exit once the MoldUDP64 session has ended and everything was delivered
+    /// (default: run until SIGINT/SIGTERM, or the end of a file source).
+    #[arg(long)]
+    pub until_end_of_session: bool,
+}
+
+/// A parsed `--source`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SourceSpec {
+    Udp {
+        a: SocketAddrV4,
+        b: Option<SocketAddrV4>,
+        iface: String,
+        request: Option<SocketAddrV4>,
+    },
+    Pcap {
+        path: PathBuf,
+        pace: Pace,
+    },
+}
+
+fn parse_addr(what: &str, v: &str) -> Result<SocketAddrV4, String> {
+    v.parse()
+        .map_err(|_| format!("--source: {what} `{v}` is not an IPv4 address:port"))
+}
+
+/// Parses a `--source` value.
+pub fn parse_source(s: &str) -> Result<SourceSpec, String> {
+    if let Some(rest) = s.strip_prefix("udp://") {
+        let (addr, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let a = parse_addr("group", addr)?;
+        let (mut b, mut iface, mut request) = (None, None, None);
+        for kv in query.split('&').filter(|kv| !kv.is_empty()) {
+            let (k, v) = kv
+                .split_once('=')
+                .ok_or_else(|| format!("--source: `{kv}` is not key=value"))?;
+            match k {
+                "iface" => iface = Some(v.to_string()),
+                "b" => b = Some(parse_addr("line B", v)?),
+                "request" => request = Some(parse_addr("request server", v)?),
+                other => {
+                    return Err(format!(
+                        "--source: unknown option `{other}` (iface, b, request)"
+                    ))
+                }
+            }
+        }
+        let iface = iface.ok_or("--source: udp:// needs ?iface=NAME (e.g. iface=lo)")?;
+        return Ok(SourceSpec::Udp {
+            a,
+            b,
+            iface,
+            request,
+        });
+    }
+    let (path, query) = match s.strip_prefix("pcap:") {
+        Some(rest) => rest.split_once('?').unwrap_or((rest, "")),
+        None if s.ends_with(".pcap") => (s, ""),
+        None => {
+            return Err(format!(
+                "--source `{s}`: expected udp://GROUP:PORT?iface=IF, pcap:FILE or a .pcap file"
+            ))
+        }
+    };
+    let mut pace = Pace::AsFast;
+    for kv in query.split('&').filter(|kv| !kv.is_empty()) {
+        match kv.split_once('=') {
+            Some(("speed", v)) => {
+                let x: f64 = v
+                    .parse()
+                    .map_err(|_| format!("--source: speed `{v}` is not a number"))?;
+                if !(x.is_finite() && x > 0.0) {
+                    return Err(format!("--source: speed {x} must be positive"));
+                }
+                pace = Pace::Speed(x);
+            }
+            _ => return Err(format!("--source: unknown option `{kv}` (speed=X)")),
+        }
+    }
+    Ok(SourceSpec::Pcap {
+        path: path.into(),
+        pace,
+    })
+}
+
+pub fn feed_cmd(shm: &ShmArgs, args: &FeedArgs) -> CmdResult {
+    // Everything is checked and allocated before the loop starts.
+    let spec = parse_source(&args.source)?;
+    let dir = shm.dir()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGINT, Arc::clone(&stop))?;
+    signal_hook::flag::register(signal_hook::consts::SIGTERM, Arc::clone(&stop))?;
+    let (mut src, request): (Box<dyn PacketSource>, Option<SocketAddrV4>) = match &spec {
+        SourceSpec::Udp {
+            a,
+            b,
+            iface,
+            request,
+        } => (Box::new(UdpSource::open(*a, *b, iface)?), *request),
+        SourceSpec::Pcap { path, pace } => (
+            Box::new(PcapSource::open(path, Lines::default(), *pace)?),
+            None,
+        ),
+    };
+    let ring = hotpath_shm::broadcast::create::<MdEvent>(&dir.join("md"), args.ring_capacity)?;
+    let mut cfg = FeedConfig {
+        symbols: args.symbols.clone(),
+        ..FeedConfig::default()
+    };
+    // Live: room to hold ~0.5 s of a busy feed behind a gap, and requests large enough
+    // to catch up faster than the feed runs (a request server answers up to 64
+    // packets of ~40 messages).
+    cfg.session.buffer_capacity = 1 << 20;
+    cfg.session.max_request_count = 2048;
+    cfg.session.request_interval_ns = 200_000;
+    let mut feed = Feed::new(&cfg, ShmPublisher::new(ring, !args.bbo_only))?;
+    if let Some(server) = request {
+        feed = feed.with_request_server(server)?;
+    }
+    let counters = FeedCounters::create(&dir.join("feed.counters"))?;
+    if let Some(core) = args.core {
+        hotpath_hw::pin_current_thread(core)?;
+    }
+    eprintln!(
+        "hotpath feed: {} -> {} (market data ring `md`, {} slots; counters `feed.counters`)",
+        src.describe(),
+        dir.display(),
+        thousands(args.ring_capacity)
+    );
+    let live = matches!(spec, SourceSpec::Udp { .. });
+    let mut idle = hotpath_hw::SpinThenYield::new(1 << 14);
+    let mut ended = false;
+    let mut last_publish = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        let now = hotpath_shm::clock::monotonic_ns();
+        let n = match feed.pump(src.as_mut()) {
+            Ok(n) => n,
+            Err(SourceError::End) => {
+                ended = true;
+                0
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let answers = feed.poll(now);
+        if n > 0 || now - last_publish > 1_000_000 {
+            counters.publish(&feed, &src.stats(), now);
+            last_publish = now;
+        }
+        if ended && !live {
+            break;
+        }
+        if args.until_end_of_session && feed.session.is_finished() {
+            break;
+        }
+        idle.idle(n + answers);
+    }
+    counters.publish(&feed, &src.stats(), hotpath_shm::clock::monotonic_ns());
+    let f = &feed.core.stats;
+    let s = feed.session.stats();
+    eprintln!(
+        "hotpath feed: stopped after {} messages ({} packets, {} gaps, {} recovered, {} lost, {} events published)",
+        thousands(f.messages),
+        thousands(s.packets_total()),
+        thousands(s.gaps_detected),
+        thousands(s.messages_recovered_total()),
+        thousands(s.messages_lost),
+        thousands(feed.core.publisher.published()),
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+// ------------------------------------------------------------------ send
+
+#[derive(Debug, Clone, Args)]
+pub struct SendArgs {
+    /// A pcap of MoldUDP64 packets (e.g. from `hotpath gen --pcap`).
+    pub pcap: PathBuf,
+    /// Line A's multicast group and port.
+    #[arg(long, default_value = "239.1.1.1:26477")]
+    pub to: SocketAddrV4,
+    /// Also send line B to this group and port.
+    #[arg(long)]
+    pub b: Option<SocketAddrV4>,
+    /// Interface to send on.
+    #[arg(long, default_value = "lo")]
+    pub iface: String,
+    /// Packets per second per line (default: as fast as possible).
+    #[arg(long)]
+    pub rate: Option<u64>,
+    /// Probability of dropping a packet, per line.
+    #[arg(long, default_value_t = 0.0)]
+    pub drop: f64,
+    /// Probability of sending a packet twice, per line.
+    #[arg(long, default_value_t = 0.0)]
+    pub dup: f64,
+    /// Probability of swapping a packet with the next, per line.
+    #[arg(long, default_value_t = 0.0)]
+    pub reorder: f64,
+    /// Seed of the fault injection.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Answer MoldUDP64 re-requests on this address (history: the clean packets).
+    #[arg(long)]
+    pub serve_requests: Option<SocketAddrV4>,
+    /// With --serve-requests: keep answering this many ms after the last packet.
+    #[arg(long, default_value_t = 2000)]
+    pub linger_ms: u64,
+}
+
+pub fn send_cmd(args: &SendArgs) -> CmdResult {
+    let mut src = PcapSource::open(&args.pcap, Lines::default(), Pace::AsFast)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGINT, Arc::clone(&stop))?;
+    signal_hook::flag::register(signal_hook::consts::SIGTERM, Arc::clone(&stop))?;
+    let faults = Faults {
+        drop: args.drop,
+        duplicate: args.dup,
+        reorder: args.reorder,
+        seed: args.seed,
+    };
+    let cfg = ReplayConfig {
+        a: args.to,
+        b: args.b,
+        iface: args.iface.clone(),
+        rate_pps: args.rate,
+        faults_a: faults,
+        faults_b: Faults {
+            seed: faults.seed.wrapping_add(1),
+            ..faults
+        },
+    };
+    let server_stop = Arc::new(AtomicBool::new(false));
+    let server = match args.serve_requests {
+        Some(addr) => {
+            let session = session_of(&args.pcap)?;
+            let mut scfg = moldudp64::ServerConfig::new(session);
+            scfg.history_capacity = 1 << 22;
+            scfg.max_packets_per_request = 64;
+            scfg.rate_limit = None;
+            let s = TapServer::start(addr, scfg, Arc::clone(&server_stop))?;
+            eprintln!("hotpath send: answering re-requests on {}", s.addr);
+            Some(s)
+        }
+        None => None,
+    };
+    let stats = replay::replay(
+        &mut src,
+        &cfg,
+        |p| {
+            if let Some(s) = &server {
+                s.record(p);
+            }
+        },
+        &stop,
+    )?;
+    eprintln!(
+        "hotpath send: {} packets; line A sent {} (dropped {}, duplicated {}, reordered {}){}",
+        thousands(stats.packets),
+        thousands(stats.a.sent),
+        stats.a.dropped,
+        stats.a.duplicated,
+        stats.a.reordered,
+        if args.b.is_some() {
+            format!(
+                "; line B sent {} (dropped {}, duplicated {}, reordered {})",
+                thousands(stats.b.sent),
+                stats.b.dropped,
+                stats.b.duplicated,
+                stats.b.reordered
+            )
+        } else {
+            String::new()
+        }
+    );
+    if let Some(s) = server {
+        let end = Instant::now() + Duration::from_millis(args.linger_ms);
+        while Instant::now() < end && !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        server_stop.store(true, Ordering::Relaxed);
+        let answered = s.responder.lock().map(|r| r.stats().clone()).ok();
+        s.join()?;
+        if let Some(st) = answered {
+            eprintln!("hotpath send: request server: {st:?}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The MoldUDP64 session of the first packet in a capture.
+fn session_of(pcap: &Path) -> Result<moldudp64::SessionId, crate::Error> {
+    let mut src = PcapSource::open(pcap, Lines::default(), Pace::AsFast)?;
+    let mut found = None;
+    while found.is_none() {
+        match src.recv_burst(&mut |p, _| {
+            if found.is_none() {
+                if let Ok(pkt) = moldudp64::Packet::new_checked(p) {
+                    found = Some(*pkt.session());
+                }
+            }
+        }) {
+            Ok(_) => {}
+            Err(SourceError::End) => break,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    found.ok_or_else(|| format!("{}: no MoldUDP64 packet in the capture", pcap.display()).into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_parse_or_say_what_is_wrong() {
+        let s = parse_source(
+            "udp://239.1.1.1:26477?iface=lo&b=239.1.1.2:26478&request=127.0.0.1:26500",
+        )
+        .unwrap();
+        assert_eq!(
+            s,
+            SourceSpec::Udp {
+                a: "239.1.1.1:26477".parse().unwrap(),
+                b: Some("239.1.1.2:26478".parse().unwrap()),
+                iface: "lo".into(),
+                request: Some("127.0.0.1:26500".parse().unwrap()),
+            }
+        );
+        assert_eq!(
+            parse_source("pcap:/x/day.pcap?speed=10").unwrap(),
+            SourceSpec::Pcap {
+                path: "/x/day.pcap".into(),
+                pace: Pace::Speed(10.0)
+            }
+        );
+        assert_eq!(
+            parse_source("day.pcap").unwrap(),
+            SourceSpec::Pcap {
+                path: "day.pcap".into(),
+                pace: Pace::AsFast
+            }
+        );
+        assert!(parse_source("udp://239.1.1.1:26477")
+            .unwrap_err()
+            .contains("iface"));
+        assert!(parse_source("udp://nonsense?iface=lo")
+            .unwrap_err()
+            .contains("not an IPv4"));
+        assert!(parse_source("udp://239.1.1.1:1?iface=lo&x=1")
+            .unwrap_err()
+            .contains("unknown option"));
+        assert!(parse_source("pcap:a.pcap?speed=-1")
+            .unwrap_err()
+            .contains("positive"));
+        assert!(parse_source("ftp://x").unwrap_err().contains("expected"));
+    }
+
+    #[test]
+    fn pcap_magic_is_detected() {
+        assert_eq!(detect_format(&0xa1b2c3d4u32.to_le_bytes()), Format::Pcap);
+        assert_eq!(detect_format(&0xa1b23c4du32.to_le_bytes()), Format::Pcap);
+        assert_eq!(detect_format(&[0, 12, b'S']), Format::Itch);
+        assert_eq!(detect_format(&[]), Format::Itch);
+    }
+}

@@ -1,0 +1,247 @@
+//! `hotpath run`: the appliance's main job on bundled defaults, end to end.
+//!
+//! Today: a generated trading day is sent as MoldUDP64 multicast on loopback (with a
+//! request server holding the history, and optional injected loss); `hotpath feed` runs
+//! as its own process on it (UDP recvmmsg, session with re-requests, ITCH decode, L3
+//! books) and publishes market data on the instance's shm ring; this process reads the
+//! ring as a strategy would, and prints a checked summary at the end. Later issues add
+//! the strategy, the order gateway and the offload bridge to this run.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::PathBuf;
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use hdrhistogram::Histogram;
+use hotpath_benches::fmt::thousands;
+use hotpath_feed::gen::{self, GenConfig, Generator, PcapOptions};
+use hotpath_feed::moldudp64::ServerConfig;
+use hotpath_feed::replay::{self, Faults, ReplayConfig, TapServer};
+use hotpath_feed::source::pcap::{Pace, PcapSource};
+use hotpath_feed::source::Lines;
+use hotpath_shm::broadcast::{JoinAt, Received, Subscriber};
+use hotpath_shm::counters::CountersReader;
+use hotpath_shm::md::{MdEvent, KIND_BBO, KIND_LEVEL, KIND_STATUS, KIND_TRADE};
+use hotpath_shm::RingError;
+
+use crate::{CmdResult, ShmArgs};
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Messages in the generated day.
+    #[arg(long, default_value_t = 2_000_000)]
+    pub messages: u64,
+    /// Generator seed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Packets per second on the wire (loopback multicast).
+    #[arg(long, default_value_t = 50_000)]
+    pub rate: u64,
+    /// Probability of dropping a packet on the wire (recovered by re-requests).
+    #[arg(long, default_value_t = 0.001)]
+    pub drop: f64,
+    /// Multicast group and port of the feed.
+    #[arg(long, default_value = "239.1.1.1:26477")]
+    pub group: SocketAddrV4,
+    /// Port of the MoldUDP64 request server on 127.0.0.1.
+    #[arg(long, default_value_t = 26_500)]
+    pub request_port: u16,
+}
+
+fn open_counters(path: &std::path::Path, limit: Duration) -> Result<CountersReader, crate::Error> {
+    let end = Instant::now() + limit;
+    loop {
+        match CountersReader::open(path) {
+            Ok(r) => return Ok(r),
+            Err(e) if Instant::now() > end => return Err(e.into()),
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
+pub fn run(shm: &ShmArgs, args: &RunArgs) -> CmdResult {
+    let dir = shm.dir()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGINT, Arc::clone(&stop))?;
+    signal_hook::flag::register(signal_hook::consts::SIGTERM, Arc::clone(&stop))?;
+
+    // 1. A generated day, as the exchange would send it.
+    let scratch = tempfile::Builder::new().prefix("hotpath-run-").tempdir()?;
+    let pcap: PathBuf = scratch.path().join("day.pcap");
+    let t = Instant::now();
+    let generator = Generator::new(GenConfig {
+        messages: args.messages,
+        seed: args.seed,
+        ..GenConfig::default()
+    })?;
+    let file = std::io::BufWriter::new(std::fs::File::create(&pcap)?);
+    let opts = PcapOptions {
+        dst: args.group,
+        ..PcapOptions::default()
+    };
+    let (messages, packets) = gen::write_pcap(generator, file, &opts, |_| {})?;
+    eprintln!(
+        "hotpath run: generated a {}-message day ({} MoldUDP64 packets) in {:.1} s",
+        thousands(messages),
+        thousands(packets),
+        t.elapsed().as_secs_f64()
+    );
+
+    // 2. The feed handler, its own process.
+    let request = SocketAddrV4::new(Ipv4Addr::LOCALHOST, args.request_port);
+    let mut feed = Command::new(std::env::current_exe()?)
+        .arg("--shm-root")
+        .arg(&shm.shm_root)
+        .arg("--instance")
+        .arg(&shm.instance)
+        .args(["feed", "--until-end-of-session", "--source"])
+        .arg(format!("udp://{}?iface=lo&request={request}", args.group))
+        .stdin(Stdio::null())
+        .spawn()?;
+    let counters = open_counters(&dir.join("feed.counters"), Duration::from_secs(20))?;
+    let mut md = Subscriber::<MdEvent>::attach(&dir.join("md"), JoinAt::Oldest)?;
+    eprintln!(
+        "watch it live from another shell:  hotpath stat{}",
+        if shm.instance == "default" {
+            String::new()
+        } else {
+            format!(" --instance {}", shm.instance)
+        }
+    );
+
+    // 3. The exchange: multicast on loopback, a request server with the clean history.
+    let server_stop = Arc::new(AtomicBool::new(false));
+    let mut scfg = ServerConfig::new(opts.session);
+    scfg.history_capacity = 1 << 22;
+    scfg.max_packets_per_request = 64;
+    scfg.rate_limit = None;
+    let server = TapServer::start(request, scfg, Arc::clone(&server_stop))?;
+    let sender = std::thread::spawn({
+        let (pcap, stop, args) = (pcap.clone(), Arc::clone(&stop), args.clone());
+        move || -> Result<replay::ReplayStats, String> {
+            let mut src = PcapSource::open(&pcap, Lines::default(), Pace::AsFast)
+                .map_err(|e| e.to_string())?;
+            let cfg = ReplayConfig {
+                a: args.group,
+                b: None,
+                iface: "lo".into(),
+                rate_pps: Some(args.rate),
+                faults_a: Faults {
+                    drop: args.drop,
+                    seed: args.seed,
+                    ..Faults::default()
+                },
+                faults_b: Faults::default(),
+            };
+            let stats = replay::replay(&mut src, &cfg, |p| server.record(p), &stop)
+                .map_err(|e| e.to_string())?;
+            Ok(stats)
+        }
+    });
+
+    // 4. A market-data consumer on the shm ring (where a strategy sits).
+    let started = Instant::now();
+    let mut by_kind = [0u64; 5];
+    let mut lost = 0u64;
+    let mut age = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)?;
+    let mut last_report = Instant::now();
+    let mut idle = || std::thread::sleep(Duration::from_micros(100));
+    loop {
+        match md.recv_wait(&mut idle) {
+            Ok(Received::Message { msg, .. }) => {
+                by_kind[(msg.kind as usize).min(4)] += 1;
+                let now = hotpath_shm::clock::monotonic_ns();
+                age.saturating_record(now.saturating_sub(msg.receive_ts_ns).max(1));
+            }
+            Ok(Received::Lagged { lost: l, .. }) => lost += l,
+            Ok(Received::Empty) => {}
+            Err(RingError::ProducerDead { .. }) => break,
+            Err(e) => return Err(e.into()),
+        }
+        if last_report.elapsed() >= Duration::from_secs(1) {
+            last_report = Instant::now();
+            eprintln!(
+                "  {:>5.1} s  feed: {} messages, {} gaps, {} recovered | md ring: {} events read",
+                started.elapsed().as_secs_f64(),
+                thousands(counters.get("feed", "messages").unwrap_or(0)),
+                counters.get("feed", "gaps").unwrap_or(0),
+                thousands(counters.get("feed", "messages_recovered").unwrap_or(0)),
+                thousands(by_kind.iter().sum()),
+            );
+            if stop.load(Ordering::Relaxed) {
+                let _ = Command::new("kill")
+                    .args(["-TERM", &feed.id().to_string()])
+                    .status();
+            }
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let feed_ok = feed.wait()?.success();
+    let sent = sender.join().map_err(|_| "the sender thread panicked")??;
+    server_stop.store(true, Ordering::Relaxed);
+
+    let c = |n: &str| counters.get("feed", n).unwrap_or(0);
+    let delivered = c("messages");
+    println!(
+        "hotpath run summary ({secs:.1} s, instance `{}`):",
+        shm.instance
+    );
+    println!(
+        "  exchange   {} messages in {} packets at {}/s; {} packets dropped on the wire",
+        thousands(messages),
+        thousands(sent.packets),
+        thousands(args.rate),
+        thousands(sent.a.dropped)
+    );
+    println!(
+        "  feed       {} messages delivered in sequence ({}/s), {} gaps, {} re-requests, {} recovered, {} lost",
+        thousands(delivered),
+        thousands((delivered as f64 / secs) as u64),
+        c("gaps"),
+        c("requests_sent"),
+        thousands(c("messages_recovered")),
+        c("messages_lost")
+    );
+    println!(
+        "  books      {} live orders at the close, {} unknown references, {} crossed",
+        thousands(c("live_orders")),
+        c("unknown_refs"),
+        c("crossed")
+    );
+    println!(
+        "  md ring    {} events read: {} BBO, {} level, {} trade, {} status; {} lost to laps",
+        thousands(by_kind.iter().sum()),
+        thousands(by_kind[KIND_BBO as usize]),
+        thousands(by_kind[KIND_LEVEL as usize]),
+        thousands(by_kind[KIND_TRADE as usize]),
+        thousands(by_kind[KIND_STATUS as usize]),
+        lost
+    );
+    println!(
+        "  latency    packet received -> event read by the consumer: p50 {} us, p99 {} us, p99.9 {} us",
+        age.value_at_quantile(0.5) / 1000,
+        age.value_at_quantile(0.99) / 1000,
+        age.value_at_quantile(0.999) / 1000
+    );
+    let ok = feed_ok
+        && delivered == messages
+        && c("messages_lost") == 0
+        && c("unknown_refs") == 0
+        && lost == 0
+        && c("published") == by_kind.iter().sum::<u64>();
+    if ok {
+        println!("  result: OK (every message delivered once and in order; every event read)");
+    } else {
+        println!("  result: FAILED (feed exit ok: {feed_ok})");
+    }
+    drop(md);
+    hotpath_shm::dir::clean(&dir, false)?;
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

@@ -1,0 +1,404 @@
+//! The feed handler as the operator runs it: `hotpath gen`, `hotpath send` (multicast on
+//! loopback, with a request server) into `hotpath feed` (a separate process) while this
+//! test reads the shm market-data ring; `hotpath stat` shows the feed's counters; and
+//! `hotpath replay` on the real data.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use hotpath_book::{BboUpdate, BookSink};
+use hotpath_feed::handler::{Feed, FeedConfig, Stamped};
+use hotpath_feed::source::pcap::{Pace, PcapSource};
+use hotpath_feed::source::{Lines, SourceError};
+use hotpath_shm::broadcast::{JoinAt, Received, Subscriber};
+use hotpath_shm::md::{MdEvent, KIND_BBO};
+use serde_json::Value;
+
+const EXE: &str = env!("CARGO_BIN_EXE_hotpath");
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/itch50");
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("run hotpath");
+    assert!(
+        out.status.success(),
+        "{:?} failed: {}\n{}",
+        cmd,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// (locate, bid price, bid shares, ask price, ask shares)
+type BboRow = (u16, u32, u64, u32, u64);
+
+/// Records the BBO changes the books produce, in order.
+#[derive(Default)]
+struct BboLog(Vec<BboRow>);
+
+impl BookSink for BboLog {
+    const WANTS_LEVELS: bool = false;
+    const WANTS_TRADES: bool = false;
+    fn bbo(&mut self, u: &BboUpdate) {
+        let (bp, bs) = u.bbo.bid.map(|l| (l.price, l.shares)).unwrap_or((0, 0));
+        let (ap, as_) = u.bbo.ask.map(|l| (l.price, l.shares)).unwrap_or((0, 0));
+        self.0.push((u.locate, bp, bs, ap, as_));
+    }
+}
+
+impl Stamped for BboLog {
+    fn stamp(&mut self, _: u64, _: u64) {}
+}
+
+fn expected_bbo(pcap: &Path) -> (Vec<BboRow>, u64) {
+    let mut feed = Feed::new(&FeedConfig::default(), BboLog::default()).unwrap();
+    let mut src = PcapSource::open(pcap, Lines::default(), Pace::AsFast).unwrap();
+    while !matches!(feed.pump(&mut src), Err(SourceError::End)) {}
+    (
+        std::mem::take(&mut feed.core.publisher.0),
+        feed.core.stats.messages,
+    )
+}
+
+struct Killed(Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn wait_for(path: &Path, what: &str) {
+    let end = Instant::now() + Duration::from_secs(30);
+    while !path.exists() {
+        assert!(
+            Instant::now() < end,
+            "{what} never appeared at {}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn multicast_into_hotpath_feed_reaches_the_shm_ring_in_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tempfile::Builder::new()
+        .prefix("hotpath-feed-")
+        .tempdir_in("/dev/shm")
+        .unwrap();
+    let pcap: PathBuf = tmp.path().join("day.pcap");
+    run(Command::new(EXE)
+        .args([
+            "gen",
+            "--messages",
+            "300000",
+            "--seed",
+            "9",
+            "--symbols",
+            "40",
+            "--pcap",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&pcap));
+    let (expected, total) = expected_bbo(&pcap);
+    assert_eq!(total, 300_000);
+    assert!(
+        expected.len() > 10_000,
+        "a busy stream: {} BBO changes",
+        expected.len()
+    );
+
+    let port = 32_000 + (std::process::id() % 8_000) as u16;
+    let group = format!("239.202.1.1:{port}");
+    let req_port = port + 10_000;
+    let env = |c: &mut Command| {
+        c.env("HOTPATH_SHM_ROOT", root.path())
+            .env("HOTPATH_INSTANCE", "live");
+    };
+    let mut feed_cmd = Command::new(EXE);
+    env(&mut feed_cmd);
+    feed_cmd
+        .args(["feed", "--source"])
+        .arg(format!(
+            "udp://{group}?iface=lo&request=127.0.0.1:{req_port}"
+        ))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut feed = Killed(feed_cmd.spawn().unwrap());
+    let dir = root.path().join("live");
+    wait_for(&dir.join("feed.counters"), "the feed's counters");
+    let mut sub = Subscriber::<MdEvent>::attach(&dir.join("md"), JoinAt::Oldest).unwrap();
+
+    let sender = Command::new(EXE)
+        .args(["send", "--to", &group, "--iface", "lo", "--rate", "20000"])
+        .args([
+            "--serve-requests",
+            &format!("127.0.0.1:{req_port}"),
+            "--linger-ms",
+            "3000",
+        ])
+        .arg(&pcap)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let sender = Killed(sender);
+
+    // Every BBO change, in order.
+    let mut got = Vec::with_capacity(expected.len());
+    let end = Instant::now() + Duration::from_secs(120);
+    let mut last_seq = None;
+    while got.len() < expected.len() {
+        assert!(
+            Instant::now() < end,
+            "received {} of {} BBO changes",
+            got.len(),
+            expected.len()
+        );
+        match sub.try_recv().unwrap() {
+            Received::Message { seq, msg } => {
+                assert_eq!(msg.seq, seq, "ring position stamped in the event");
+                if let Some(l) = last_seq {
+                    assert_eq!(seq, l + 1, "no event skipped");
+                }
+                last_seq = Some(seq);
+                if msg.kind == KIND_BBO {
+                    got.push((
+                        msg.stock_locate,
+                        msg.price,
+                        msg.shares as u64,
+                        msg.price2,
+                        msg.shares2 as u64,
+                    ));
+                    assert!(msg.receive_ts_ns > 0 && msg.exchange_ts_ns > 0);
+                }
+            }
+            Received::Lagged { lost, .. } => panic!("the test consumer lost {lost} events"),
+            Received::Empty => std::thread::sleep(Duration::from_micros(200)),
+        }
+    }
+    assert_eq!(got, expected, "every BBO change arrives, in order");
+
+    // The feed's counters, live, from another process.
+    let mut stat = Command::new(EXE);
+    env(&mut stat);
+    let out = run(stat.args(["stat", "--once", "--json", "--interval-ms", "200"]));
+    let snap: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let feed_comp = snap["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "feed")
+        .unwrap()
+        .clone();
+    assert_eq!(feed_comp["alive"], true);
+    let counter = |name: &str| -> u64 {
+        snap["counters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["component"] == "feed" && c["name"] == name)
+            .unwrap_or_else(|| panic!("no counter {name}"))["value"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(counter("messages"), total);
+    assert_eq!(counter("messages_lost"), 0);
+    assert_eq!(counter("unknown_refs"), 0);
+    assert!(counter("msg_add_order") > 100_000);
+    assert!(counter("packets_a") > 1_000);
+    assert_eq!(counter("next_sequence"), total + 1);
+    let md = snap["rings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "md")
+        .unwrap()
+        .clone();
+    assert_eq!(md["producer"], "alive");
+    assert_eq!(md["kind"], "broadcast");
+    assert!(md["published"].as_u64().unwrap() >= expected.len() as u64);
+
+    // SIGTERM stops it cleanly.
+    let st = Command::new("kill")
+        .args(["-TERM", &feed.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let end = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = feed.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < end, "feed did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    feed.0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(status.success(), "{err}");
+    assert!(err.contains("stopped after 300,000 messages"), "{err}");
+    drop(sender);
+}
+
+#[test]
+fn replay_counts_the_real_itch_file_and_dumps_books() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dump = tmp.path().join("books.jsonl");
+    let out = run(Command::new(EXE)
+        .args(["replay", "--json", "--dump-book"])
+        .arg(&dump)
+        .args(["--dump-every", "500"])
+        .arg(format!("{DATA}/12302019_0930_first1000.itch")));
+    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s["format"], "itch");
+    assert_eq!(s["messages"], 1000);
+    let t = &s["types"];
+    for (ty, n) in [
+        ("A", 367),
+        ("U", 225),
+        ("F", 193),
+        ("D", 167),
+        ("E", 28),
+        ("X", 6),
+        ("I", 4),
+        ("P", 4),
+        ("Q", 4),
+        ("S", 1),
+        ("C", 1),
+    ] {
+        assert_eq!(t[ty], n, "type {ty}");
+    }
+    // It starts mid-day: references to orders added before the cut are counted.
+    assert!(s["unknown_refs"].as_u64().unwrap() > 0);
+    // No R messages in a mid-day cut: no symbols, so nothing to dump per symbol.
+    let text = std::fs::read_to_string(&dump).unwrap();
+    assert!(text
+        .lines()
+        .all(|l| serde_json::from_str::<Value>(l).is_ok()));
+
+    // A generated day dumps one line per symbol per dump, in the documented format.
+    let itch = tmp.path().join("g.itch");
+    run(Command::new(EXE)
+        .args([
+            "gen",
+            "--messages",
+            "20000",
+            "--symbols",
+            "5",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&itch));
+    let out = run(Command::new(EXE)
+        .args(["replay", "--json", "--symbols", "AAAA,AAAB", "--dump-book"])
+        .arg(&dump)
+        .args(["--dump-every", "10000"])
+        .arg(&itch));
+    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        s["filtered"].as_u64().unwrap() > 0,
+        "other symbols were filtered"
+    );
+    let lines: Vec<Value> = std::fs::read_to_string(&dump)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        lines.len(),
+        2 * 3,
+        "two symbols at 10000, 20000 and the end"
+    );
+    for l in &lines {
+        let sym = l["symbol"].as_str().unwrap();
+        assert!(sym == "AAAA" || sym == "AAAB", "{sym}");
+        let bids = l["bids"].as_array().unwrap();
+        let asks = l["asks"].as_array().unwrap();
+        assert!(!bids.is_empty() && !asks.is_empty());
+        let best_bid = bids[0][0].as_u64().unwrap();
+        let best_ask = asks[0][0].as_u64().unwrap();
+        assert!(best_bid < best_ask, "uncrossed");
+        for w in bids.windows(2) {
+            assert!(w[0][0].as_u64() > w[1][0].as_u64(), "bids best first");
+        }
+        for lvl in bids.iter().chain(asks) {
+            assert_eq!(lvl.as_array().unwrap().len(), 3, "[price, shares, orders]");
+        }
+    }
+    assert_eq!(lines[0]["seq"], 10_000);
+    assert_eq!(lines[4]["seq"], 20_000);
+
+    // The real MoldUDP64 capture: two packets, the sequences the data README states.
+    let out = run(Command::new(EXE)
+        .args(["replay", "--json"])
+        .arg(format!("{DATA}/moldudp64_multiple_packets.pcap")));
+    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(s["format"], "pcap");
+    assert_eq!(s["packets"], 2);
+    assert_eq!(s["types"]["D"], 1);
+    let adds = s["types"]["A"].as_u64().unwrap_or(0) + s["types"]["F"].as_u64().unwrap_or(0);
+    assert_eq!(adds, 38, "sequence 19009117 carries 38 add orders");
+    assert_eq!(s["live_orders"], 38);
+    assert_eq!(
+        s["messages_lost"],
+        19_009_117u64 - 14_764_497,
+        "the capture's gap, counted"
+    );
+}
+
+#[test]
+fn run_sends_a_generated_day_through_the_feed_with_a_checked_summary() {
+    let root = tempfile::Builder::new()
+        .prefix("hotpath-run-")
+        .tempdir_in("/dev/shm")
+        .unwrap();
+    let port = 34_000 + (std::process::id() % 8_000) as u16;
+    let out = run(Command::new(EXE)
+        .env("HOTPATH_SHM_ROOT", root.path())
+        .args([
+            "run",
+            "--messages",
+            "200000",
+            "--drop",
+            "0.01",
+            "--rate",
+            "20000",
+        ])
+        .args([
+            "--group",
+            &format!("239.203.1.1:{port}"),
+            "--request-port",
+            &(port + 9_000).to_string(),
+        ]));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("result: OK"), "{text}");
+    assert!(
+        text.contains("200,000 messages delivered in sequence"),
+        "{text}"
+    );
+    // Packets were dropped on the wire and recovered by re-requests.
+    let recovered: u64 = text
+        .lines()
+        .find(|l| l.contains("recovered"))
+        .and_then(|l| l.split(", ").find(|p| p.ends_with("recovered")))
+        .and_then(|p| p.split_whitespace().next())
+        .map(|n| n.replace(',', "").parse().unwrap())
+        .unwrap();
+    assert!(recovered > 0, "{text}");
+    // The run cleans up after itself.
+    assert_eq!(
+        std::fs::read_dir(root.path().join("default"))
+            .map(|d| d.count())
+            .unwrap_or(0),
+        0
+    );
+}
