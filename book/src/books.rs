@@ -221,6 +221,26 @@ impl Books {
             + self.recs.len() * REC_BYTES
     }
 
+    /// The three large allocations (order table, level pool, locate records) as
+    /// `(address, bytes)`, for the host layer to back with huge pages
+    /// (`madvise(MADV_HUGEPAGE)`, then `MADV_COLLAPSE` since they are already
+    /// touched): with 4 KiB pages nearly every cold access is also a TLB miss. This
+    /// crate cannot do it itself (no `unsafe`). Without code, glibc does it for every
+    /// large allocation when run with `GLIBC_TUNABLES=glibc.malloc.hugetlb=1`.
+    pub fn memory_regions(&self) -> [(usize, usize); 3] {
+        [
+            (
+                self.table.slots.as_ptr() as usize,
+                self.table.slots.len() * crate::table::SLOT_BYTES,
+            ),
+            (
+                self.pool.lv.as_ptr() as usize,
+                self.pool.lv.len() * crate::levels::LEVEL_BYTES,
+            ),
+            (self.recs.as_ptr() as usize, self.recs.len() * REC_BYTES),
+        ]
+    }
+
     /// The counters, with the gauges filled in.
     pub fn stats(&self) -> BookStats {
         BookStats {

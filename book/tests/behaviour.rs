@@ -354,6 +354,9 @@ fn config_is_checked_and_sized() {
     };
     let b = Books::new(cfg);
     assert_eq!(b.memory_bytes(), cfg.memory_bytes());
+    let regions = b.memory_regions();
+    assert_eq!(regions.iter().map(|r| r.1).sum::<usize>(), b.memory_bytes());
+    assert!(regions.iter().all(|r| r.0 != 0));
     // 2048 home slots + 65 spill, 32 bytes; 100 levels of 24; 10 records of 128.
     assert_eq!(cfg.memory_bytes(), (2048 + 65) * 32 + 100 * 24 + 10 * 128);
     let d = BookConfig::default();

@@ -13,6 +13,7 @@ use hotpath_shm::ShmError;
 use crate::handler::{Feed, Stamped};
 use crate::itch;
 use crate::moldudp64::{Line, MoldErrorKind};
+use crate::net::FrameError;
 use crate::source::SourceStats;
 use hotpath_book::BookSink;
 
@@ -25,6 +26,7 @@ macro_rules! feed_counters {
             $( $field: CounterId, )*
             by_type: Vec<(u8, CounterId)>,
             malformed: Vec<(usize, CounterId)>,
+            frames: Vec<CounterId>,
             heartbeat: CounterId,
         }
 
@@ -33,6 +35,7 @@ macro_rules! feed_counters {
             $( $field: Counter, )*
             by_type: Vec<(u8, Counter)>,
             malformed: Vec<(usize, Counter)>,
+            frames: Vec<Counter>,
             heartbeat: Heartbeat,
         }
 
@@ -50,6 +53,10 @@ macro_rules! feed_counters {
                         .iter()
                         .map(|k| Ok((k.index(), b.counter(COMPONENT, &format!("malformed_{}", k.name()), "packets")?)))
                         .collect::<Result<_, ShmError>>()?,
+                    frames: FrameError::NAMES
+                        .iter()
+                        .map(|n| b.counter(COMPONENT, &format!("frames_skipped_{n}"), "frames"))
+                        .collect::<Result<_, ShmError>>()?,
                     heartbeat: b.heartbeat(COMPONENT)?,
                 };
                 let mut region = b.create(path)?;
@@ -57,6 +64,7 @@ macro_rules! feed_counters {
                     $( $field: region.counter(ids.$field), )*
                     by_type: ids.by_type.into_iter().map(|(t, id)| (t, region.counter(id))).collect(),
                     malformed: ids.malformed.into_iter().map(|(k, id)| (k, region.counter(id))).collect(),
+                    frames: ids.frames.into_iter().map(|id| region.counter(id)).collect(),
                     heartbeat: region.heartbeat(ids.heartbeat),
                 })
             }
@@ -172,6 +180,9 @@ impl FeedCounters {
         }
         for (k, c) in &self.malformed {
             c.set(s.malformed[*k]);
+        }
+        for (c, v) in self.frames.iter().zip(source.skipped_by_reason) {
+            c.set(v);
         }
         self.heartbeat.beat_at(now_ns);
     }

@@ -32,6 +32,32 @@ pub enum FrameError {
 }
 
 impl FrameError {
+    /// Number of reasons (length of per-reason counter arrays).
+    pub const COUNT: usize = 7;
+    /// Every reason's name, in [`FrameError::index`] order.
+    pub const NAMES: [&'static str; Self::COUNT] = [
+        "short_ethernet",
+        "not_ipv4",
+        "bad_ipv4_header",
+        "ipv4_truncated",
+        "ipv4_fragment",
+        "not_udp",
+        "bad_udp_length",
+    ];
+
+    /// Index into a per-reason counter array.
+    pub fn index(&self) -> usize {
+        match self {
+            FrameError::ShortEthernet(_) => 0,
+            FrameError::NotIpv4(_) => 1,
+            FrameError::BadIpv4Header => 2,
+            FrameError::Ipv4Truncated { .. } => 3,
+            FrameError::Fragmented => 4,
+            FrameError::NotUdp(_) => 5,
+            FrameError::BadUdpLength { .. } => 6,
+        }
+    }
+
     /// A short stable name for counters.
     pub fn reason(&self) -> &'static str {
         match self {
@@ -230,6 +256,23 @@ mod tests {
             Err(FrameError::BadUdpLength { .. })
         ));
         assert_eq!(FrameError::Fragmented.reason(), "ipv4_fragment");
+        for e in [
+            FrameError::ShortEthernet(1),
+            FrameError::NotIpv4(1),
+            FrameError::BadIpv4Header,
+            FrameError::Ipv4Truncated {
+                total: 1,
+                available: 0,
+            },
+            FrameError::Fragmented,
+            FrameError::NotUdp(6),
+            FrameError::BadUdpLength {
+                len: 1,
+                available: 0,
+            },
+        ] {
+            assert_eq!(FrameError::NAMES[e.index()], e.reason());
+        }
     }
 
     proptest! {

@@ -215,3 +215,71 @@ fn the_pcap_carries_the_raw_stream_and_replays_to_the_same_books() {
     assert_eq!(last[2], "65535", "end of session");
     assert_eq!(last[1].parse::<u64>().unwrap(), next);
 }
+
+#[test]
+fn a_capture_with_garbage_frames_counts_them_by_reason_and_loses_nothing() {
+    use hotpath_feed::net::{write_udp_frame, FrameError};
+    use pcap_file::pcap::{PcapPacket, PcapWriter};
+    let mut raw = Vec::new();
+    gen::write_itch(
+        Generator::new(GenConfig {
+            messages: 5_000,
+            seed: 3,
+            symbols: 5,
+            live_target: None,
+        })
+        .unwrap(),
+        &mut raw,
+        |_| {},
+    )
+    .unwrap();
+    let mut clean = Vec::new();
+    gen::itch_to_pcap(&raw, &mut clean, &PcapOptions::default(), |_| {}).unwrap();
+    // Re-write the capture with junk frames between the real ones.
+    let (rest, parser) = pcap_file::pcap::PcapParser::new(&clean).unwrap();
+    let mut out = Vec::new();
+    let mut w = PcapWriter::with_header(&mut out, parser.header()).unwrap();
+    let mut rest = rest;
+    let mut junk = 0;
+    while !rest.is_empty() {
+        let (r, p) = parser.next_packet(rest).unwrap();
+        rest = r;
+        w.write_packet(&p).unwrap();
+        let mut tcp = Vec::new();
+        write_udp_frame(
+            &mut tcp,
+            "10.0.0.1:1".parse().unwrap(),
+            "10.0.0.2:2".parse().unwrap(),
+            b"x",
+        );
+        tcp[14 + 9] = 6;
+        for bad in [vec![0u8; 9], tcp] {
+            w.write_packet(&PcapPacket::new(p.timestamp, bad.len() as u32, &bad))
+                .unwrap();
+            junk += 1;
+        }
+    }
+    drop(w);
+    let mut feed = Feed::new(
+        &FeedConfig {
+            books: small_books(),
+            ..FeedConfig::default()
+        },
+        hotpath_book::NullSink,
+    )
+    .unwrap();
+    let mut src =
+        PcapSource::from_bytes("junk.pcap".as_ref(), out, Lines::default(), Pace::AsFast).unwrap();
+    while !matches!(feed.pump(&mut src), Err(SourceError::End)) {}
+    let st = hotpath_feed::source::PacketSource::stats(&src);
+    assert_eq!(feed.core.stats.messages, 5_000, "nothing lost");
+    assert_eq!(st.skipped_frames, junk);
+    assert_eq!(
+        st.skipped_by_reason[FrameError::ShortEthernet(0).index()],
+        junk / 2
+    );
+    assert_eq!(
+        st.skipped_by_reason[FrameError::NotUdp(6).index()],
+        junk / 2
+    );
+}

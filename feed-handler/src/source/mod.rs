@@ -56,8 +56,10 @@ pub struct SourceStats {
     pub packets: u64,
     /// Bytes of payload handed out.
     pub bytes: u64,
-    /// Frames skipped because they held no UDP datagram, by reason.
+    /// Frames skipped because they held no UDP datagram.
     pub skipped_frames: u64,
+    /// The same, by reason ([`crate::net::FrameError::index`]).
+    pub skipped_by_reason: [u64; crate::net::FrameError::COUNT],
     /// Datagrams to addresses that are neither line A nor line B.
     pub other_destinations: u64,
     /// Datagrams longer than the receive buffer (truncated and dropped).

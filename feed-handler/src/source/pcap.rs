@@ -133,7 +133,10 @@ impl PacketSource for PcapSource {
                     }
                     None => self.stats.other_destinations += 1,
                 },
-                Err(_) => self.stats.skipped_frames += 1,
+                Err(e) => {
+                    self.stats.skipped_frames += 1;
+                    self.stats.skipped_by_reason[e.index()] += 1;
+                }
             }
             self.pos += consumed;
             n += 1;
