@@ -5,6 +5,7 @@
 //! ([`net`], the portable packet path), after Aeron's agents: a component's
 //! duty cycle does some work, reports how much, and idles only when it did none.
 
+pub mod alloc;
 pub mod idle;
 pub mod net;
 pub mod pin;
