@@ -254,7 +254,7 @@ fn main() {
     g.sampling_mode(SamplingMode::Flat)
         .sample_size(10)
         .warm_up_time(Duration::from_millis(100))
-        .measurement_time(Duration::from_secs(5))
+        .measurement_time(Duration::from_secs(40))
         .throughput(Throughput::Elements(messages as u64));
     for v in VARIANTS {
         g.bench_function(format!("{v:?}"), |bch| {

@@ -5,49 +5,81 @@ use crate::sink::{BboUpdate, BookSink, LevelUpdate, Trade, TradeKind};
 use crate::table::{OrderTable, Slot, NIL};
 use crate::{Bbo, BookConfig, BookStats, ConfigError, Level, Order, Side};
 
-/// One side's levels beyond the best two: a block of the level pool, sorted by key
-/// ascending, so its last element is the side's third-best level.
+/// One side's levels beyond the best four: a block of the level pool, sorted by key
+/// ascending, so its last element is the side's fifth-best level.
 #[derive(Debug, Clone, Copy, Default)]
 struct PoolSide {
     start: u32,
     len: u32,
 }
 
-/// Everything about one locate, in two cache lines (128-byte aligned, so the
-/// adjacent-line prefetcher brings both). Line 0 is what nearly every event needs:
-/// both sides' best levels (aggregates and queue ends) and where the deeper levels
-/// are; line 1 holds the second-best levels and the rarely read state.
+/// Levels of each side kept in the locate's record (the best `INLINE`); deeper
+/// ones go to the pool.
+const INLINE: usize = 4;
+
+/// Everything about one locate, in four cache lines (128-byte aligned, so the
+/// adjacent-line prefetcher brings them in pairs). Rank `k` of both sides sits in
+/// line `k`: line 0 is what nearly every event needs (both sides' best levels, with
+/// their aggregates and queue ends, and where the deeper levels are); the other
+/// lines' addresses do not depend on line 0's contents, so their loads overlap.
 ///
-/// Levels of a side, best first: `top[s]`, `second[s]`, then the pool block from its
-/// end. A level slot with `orders == 0` is empty, and levels fill in that order.
+/// Levels of a side, best first: `r0[s]`, `r1[s]`, `r2[s]`, `r3[s]`, then the pool
+/// block from its end. A level slot with `orders == 0` is empty, and levels fill in
+/// that order.
 #[derive(Debug, Clone, Copy)]
 #[repr(C, align(128))]
 struct Rec {
-    top: [LevelSlot; 2],
+    r0: [LevelSlot; 2],
     pool: [PoolSide; 2],
-    second: [LevelSlot; 2],
+    r1: [LevelSlot; 2],
     /// Pool block size class per side (0: no block yet).
     class: [u8; 2],
     crossed: bool,
     trading_state: u8,
     has_symbol: bool,
     symbol: [u8; 8],
+    r2: [LevelSlot; 2],
+    r3: [LevelSlot; 2],
 }
 
-const _: () = assert!(std::mem::size_of::<Rec>() == 128);
-const _: () = assert!(std::mem::offset_of!(Rec, second) == 64);
+const _: () = assert!(std::mem::size_of::<Rec>() == 256);
+const _: () = assert!(std::mem::offset_of!(Rec, r1) == 64);
+const _: () = assert!(std::mem::offset_of!(Rec, r2) == 128);
+const _: () = assert!(std::mem::offset_of!(Rec, r3) == 176);
 
 impl Rec {
     const EMPTY: Rec = Rec {
-        top: [LevelSlot::EMPTY; 2],
+        r0: [LevelSlot::EMPTY; 2],
         pool: [PoolSide { start: 0, len: 0 }; 2],
-        second: [LevelSlot::EMPTY; 2],
+        r1: [LevelSlot::EMPTY; 2],
         class: [0; 2],
         crossed: false,
         trading_state: 0,
         has_symbol: false,
         symbol: [b' '; 8],
+        r2: [LevelSlot::EMPTY; 2],
+        r3: [LevelSlot::EMPTY; 2],
     };
+
+    #[inline(always)]
+    fn rank(&self, k: usize) -> &[LevelSlot; 2] {
+        match k {
+            0 => &self.r0,
+            1 => &self.r1,
+            2 => &self.r2,
+            _ => &self.r3,
+        }
+    }
+
+    #[inline(always)]
+    fn rank_mut(&mut self, k: usize) -> &mut [LevelSlot; 2] {
+        match k {
+            0 => &mut self.r0,
+            1 => &mut self.r1,
+            2 => &mut self.r2,
+            _ => &mut self.r3,
+        }
+    }
 }
 
 pub(crate) const REC_BYTES: usize = std::mem::size_of::<Rec>();
@@ -55,13 +87,13 @@ pub(crate) const REC_BYTES: usize = std::mem::size_of::<Rec>();
 /// Where a level of a side is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Where {
-    /// The best level.
-    Top,
-    /// The second best.
-    Second,
+    /// Rank in the record (0: the best level).
+    Inline(usize),
     /// Position in the side's pool block.
     Pool(usize),
 }
+
+const TOP_LEVEL: Where = Where::Inline(0);
 
 /// What an internal step changed, for the end of the event.
 type Touched = u8;
@@ -91,8 +123,7 @@ fn level_mut<'a>(
     w: Where,
 ) -> &'a mut LevelSlot {
     match w {
-        Where::Top => &mut recs[loc].top[s],
-        Where::Second => &mut recs[loc].second[s],
+        Where::Inline(k) => &mut recs[loc].rank_mut(k)[s],
         Where::Pool(p) => &mut pool[recs[loc].pool[s].start as usize + p],
     }
 }
@@ -265,7 +296,9 @@ impl Books {
     #[inline(always)]
     pub fn prefetch_locate(&self, locate: u16) {
         if let Some(r) = self.recs.get(locate as usize) {
+            // Lines 0 and 2; the adjacent-line prefetcher brings 1 and 3.
             std::hint::black_box(r.pool[0].len);
+            std::hint::black_box(r.r2[0].orders);
         }
     }
 
@@ -485,15 +518,15 @@ impl Books {
             Some(r) => {
                 let ps = r.pool[s];
                 Depth {
-                    inline: [r.top[s], r.second[s]],
+                    inline: [r.r0[s], r.r1[s], r.r2[s], r.r3[s]],
                     next_inline: 0,
                     pool: &self.pool.lv[ps.start as usize..(ps.start + ps.len) as usize],
                     side,
                 }
             }
             None => Depth {
-                inline: [LevelSlot::EMPTY; 2],
-                next_inline: 2,
+                inline: [LevelSlot::EMPTY; INLINE],
+                next_inline: INLINE,
                 pool: &[],
                 side,
             },
@@ -518,8 +551,7 @@ impl Books {
         let head = if loc < self.recs.len() {
             match self.find_level(loc, s, key_of(side, price)) {
                 Ok(w) => match w {
-                    Where::Top => self.recs[loc].top[s].head,
-                    Where::Second => self.recs[loc].second[s].head,
+                    Where::Inline(k) => self.recs[loc].rank(k)[s].head,
                     Where::Pool(p) => self.pool.lv[self.recs[loc].pool[s].start as usize + p].head,
                 },
                 Err(_) => NIL,
@@ -581,7 +613,7 @@ impl Books {
         self.recs
             .iter()
             .enumerate()
-            .filter(|(_, r)| r.top[0].orders + r.top[1].orders > 0)
+            .filter(|(_, r)| r.r0[0].orders + r.r0[1].orders > 0)
             .map(|(i, _)| i as u16)
     }
 
@@ -692,14 +724,14 @@ impl Books {
         let s = side as usize;
         let key = key_of(side, price);
         let (w, t) = match self.find_level(loc, s, key) {
-            Ok(w) => (w, if w == Where::Top { TOP } else { 0 }),
+            Ok(w) => (w, if w == TOP_LEVEL { TOP } else { 0 }),
             Err(w) => {
                 if !self.insert_level(loc, s, w, key) {
                     self.table.release(i);
                     self.stats.levels_exhausted += 1;
                     return 0;
                 }
-                (w, if w == Where::Top { TOP | TOP_PRICE } else { 0 })
+                (w, if w == TOP_LEVEL { TOP | TOP_PRICE } else { 0 })
             }
         };
         {
@@ -739,12 +771,12 @@ impl Books {
         emit_level(sink, o.locate, side, key, total, orders, ts);
         if orders == 0 {
             self.remove_level(loc, s, w);
-            if w == Where::Top {
+            if w == TOP_LEVEL {
                 TOP | TOP_PRICE
             } else {
                 0
             }
-        } else if w == Where::Top {
+        } else if w == TOP_LEVEL {
             TOP
         } else {
             0
@@ -767,7 +799,7 @@ impl Books {
         lvl.shares -= by as u64;
         let (orders, total) = (lvl.orders, lvl.shares);
         emit_level(sink, o.locate, side, key, total, orders, ts);
-        if w == Where::Top {
+        if w == TOP_LEVEL {
             TOP
         } else {
             0
@@ -799,7 +831,7 @@ impl Books {
             unlink(&mut self.table.slots, old, lvl);
         }
         self.table.release(old);
-        let top = if w == Where::Top { TOP } else { 0 };
+        let top = if w == TOP_LEVEL { TOP } else { 0 };
         match self.table.claim(new_ref) {
             Some(n) => {
                 {
@@ -837,24 +869,19 @@ impl Books {
     }
 
     /// Finds the level with `key` on side `s` of locate `loc`: `Ok(where it is)` or
-    /// `Err(where it would go)`. The best two levels are in the record's line 0 and 1;
-    /// deeper ones are searched in the pool block from its end.
+    /// `Err(where it would go)`. The best `INLINE` levels are in the record; deeper
+    /// ones are searched in the pool block from its end.
     #[inline(always)]
     fn find_level(&self, loc: usize, s: usize, key: u32) -> Result<Where, Where> {
         let r = &self.recs[loc];
-        let t = &r.top[s];
-        if t.orders == 0 || key > t.key {
-            return Err(Where::Top);
-        }
-        if key == t.key {
-            return Ok(Where::Top);
-        }
-        let n = &r.second[s];
-        if n.orders == 0 || key > n.key {
-            return Err(Where::Second);
-        }
-        if key == n.key {
-            return Ok(Where::Second);
+        for k in 0..INLINE {
+            let l = &r.rank(k)[s];
+            if l.orders == 0 || key > l.key {
+                return Err(Where::Inline(k));
+            }
+            if key == l.key {
+                return Ok(Where::Inline(k));
+            }
         }
         let ps = r.pool[s];
         let seg = &self.pool.lv[ps.start as usize..(ps.start + ps.len) as usize];
@@ -867,27 +894,19 @@ impl Books {
     fn insert_level(&mut self, loc: usize, s: usize, w: Where, key: u32) -> bool {
         let new = LevelSlot::new(key);
         match w {
-            Where::Top => {
-                let r = self.recs[loc];
-                if r.second[s].orders > 0
-                    && !self.pool_insert(loc, s, r.pool[s].len as usize, r.second[s])
-                {
-                    return false;
+            Where::Inline(k) => {
+                let last = self.recs[loc].rank(INLINE - 1)[s];
+                if last.orders > 0 {
+                    let end = self.recs[loc].pool[s].len as usize;
+                    if !self.pool_insert(loc, s, end, last) {
+                        return false;
+                    }
                 }
                 let r = &mut self.recs[loc];
-                if r.top[s].orders > 0 {
-                    r.second[s] = r.top[s];
+                for j in (k + 1..INLINE).rev() {
+                    r.rank_mut(j)[s] = r.rank(j - 1)[s];
                 }
-                r.top[s] = new;
-            }
-            Where::Second => {
-                let r = self.recs[loc];
-                if r.second[s].orders > 0
-                    && !self.pool_insert(loc, s, r.pool[s].len as usize, r.second[s])
-                {
-                    return false;
-                }
-                self.recs[loc].second[s] = new;
+                r.rank_mut(k)[s] = new;
             }
             Where::Pool(p) => {
                 if !self.pool_insert(loc, s, p, new) {
@@ -903,15 +922,13 @@ impl Books {
     #[inline(always)]
     fn remove_level(&mut self, loc: usize, s: usize, w: Where) {
         match w {
-            Where::Top => {
+            Where::Inline(k) => {
                 let next = self.pool_pop(loc, s);
                 let r = &mut self.recs[loc];
-                r.top[s] = r.second[s];
-                r.second[s] = next;
-            }
-            Where::Second => {
-                let next = self.pool_pop(loc, s);
-                self.recs[loc].second[s] = next;
+                for j in k..INLINE - 1 {
+                    r.rank_mut(j)[s] = r.rank(j + 1)[s];
+                }
+                r.rank_mut(INLINE - 1)[s] = next;
             }
             Where::Pool(p) => {
                 let ps = self.recs[loc].pool[s];
@@ -995,7 +1012,7 @@ impl Books {
         }
         if t & TOP_PRICE != 0 {
             let r = &mut self.recs[loc];
-            let (b, a) = (&r.top[0], &r.top[1]);
+            let (b, a) = (&r.r0[0], &r.r0[1]);
             let now = b.orders > 0 && a.orders > 0 && b.key >= !a.key;
             if now && !r.crossed {
                 self.stats.crossed += 1;
@@ -1015,7 +1032,7 @@ impl Books {
     fn bbo_at(&self, loc: usize) -> Bbo {
         let r = &self.recs[loc];
         let level = |side: Side| {
-            let l = &r.top[side as usize];
+            let l = &r.r0[side as usize];
             (l.orders > 0).then(|| Level {
                 price: price_of(side, l.key),
                 shares: l.shares,
@@ -1054,7 +1071,7 @@ fn emit_level<S: BookSink>(
 /// The levels of one side, best first. See [`Books::depth`].
 #[derive(Debug, Clone)]
 pub struct Depth<'a> {
-    inline: [LevelSlot; 2],
+    inline: [LevelSlot; INLINE],
     next_inline: usize,
     pool: &'a [LevelSlot],
     side: Side,
@@ -1065,11 +1082,11 @@ impl Iterator for Depth<'_> {
 
     #[inline]
     fn next(&mut self) -> Option<Level> {
-        let l = if self.next_inline < 2 && self.inline[self.next_inline].orders > 0 {
+        let l = if self.next_inline < INLINE && self.inline[self.next_inline].orders > 0 {
             self.next_inline += 1;
             self.inline[self.next_inline - 1]
         } else {
-            self.next_inline = 2;
+            self.next_inline = INLINE;
             let (l, rest) = self.pool.split_last()?;
             self.pool = rest;
             *l
@@ -1082,7 +1099,7 @@ impl Iterator for Depth<'_> {
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let inline = self.inline[self.next_inline.min(2)..]
+        let inline = self.inline[self.next_inline.min(INLINE)..]
             .iter()
             .take_while(|l| l.orders > 0)
             .count();

@@ -12,11 +12,11 @@ pub struct BookConfig {
     /// day's peak), so 8 Mi slots, 256 MiB.
     pub order_capacity: usize,
     /// Stock locates accepted: `0..max_locates`. Default 65,536, every possible `u16`,
-    /// so no event is ever dropped for its locate; a locate costs a 128-byte record
-    /// (8 MiB for all of them).
+    /// so no event is ever dropped for its locate; a locate costs a 256-byte record
+    /// (16 MiB for all of them).
     pub max_locates: usize,
     /// Price level slots (24 bytes each) in the pool shared by every book side for
-    /// the levels beyond each side's best two (those live in the locate's record). A
+    /// the levels beyond each side's best four (those live in the locate's record). A
     /// side holds them in one block of 8, 16, 32, ... slots that doubles when full,
     /// so budget about twice the live level count. Default 2,097,152 (48 MiB).
     pub max_levels: usize,

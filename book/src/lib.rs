@@ -10,36 +10,46 @@
 //! nanoseconds since midnight.
 //!
 //! # Memory
-//! [`Books::new`] allocates and touches everything (the default [`BookConfig`] holds
-//! about 226 MiB: a 4 Mi-slot order table of 128 MiB, a 4 Mi-level pool of 96 MiB and
-//! 2 MiB of per-locate state). After it returns no method allocates. A capacity that
-//! runs out is counted ([`BookStats::orders_dropped_table_full`],
+//! [`Books::new`] allocates and touches everything; after it returns no method
+//! allocates. The default [`BookConfig`] holds 320 MiB: an order table of 8 Mi slots
+//! (256 MiB, for 4 Mi live orders at under half load), a level pool of 2 Mi levels
+//! (48 MiB) and a 256-byte record for each of the 65,536 locates (16 MiB). A capacity
+//! that runs out is counted ([`BookStats::orders_dropped_table_full`],
 //! [`BookStats::levels_exhausted`]) and the order is dropped; nothing panics.
 //!
 //! # Design
 //! - Orders live in an open-addressing table keyed by the 64-bit reference, at slots
 //!   that never move (32 bytes: reference, shares, price, queue links, locate, side).
-//!   The hash is almost the identity, so the increasing references of a day fill
-//!   consecutive slots; a per-home membership bitmap finds an order (or proves a
-//!   reference unknown) by reading one cache line in the common case.
+//!   References are placed in runs of 128 consecutive slots (one 4 KiB block per run,
+//!   the run scrambled to pick the block), so the increasing references of a day fill
+//!   slots sequentially; a per-home membership bitmap finds an order (or proves a
+//!   reference unknown) by reading one cache line in the common case. See `table.rs`.
 //! - A price level's orders form a doubly linked list through the slots (indices),
 //!   in time priority: appended on add, unlinked on delete or full execution, left in
 //!   place by a partial execution or cancel.
-//! - Each book side keeps its levels in one sorted block of a pre-allocated pool,
-//!   best level last, searched from the end: the best few levels, where most updates
-//!   land, are found in a cache line or two.
+//! - Each locate has a 256-byte record holding the best four levels of each side
+//!   (aggregates and queue ends), rank `k` of both sides in cache line `k`: line 0
+//!   has both best levels and where the deeper levels are. Levels beyond the best four
+//!   sit in one sorted block per side in a pre-allocated pool, best last, searched
+//!   from the end. Half of all updates touch a best level and 92% one of the best
+//!   three, so most events need the order's slot and one or two lines of its record.
 //!
 //! # Anomalies
 //! Counted in [`BookStats`], never fatal: unknown references (E, C, X, D, U; as after
 //! a mid-day start), duplicate references on add, executions or cancels of more shares
 //! than remain (clamped: the order goes), zero-share events, a locate that differs
 //! from the order's, locates out of range, and crossed books (transitions into the
-//! crossed state).
+//! crossed state). The exact rules are on the fields of [`BookStats`].
 //!
 //! # Latency
-//! A lookup of an order whose slot is not in cache costs a memory miss (~250 ns on
-//! big tables here); [`Books::prefetch`] lets the caller start those loads for the
-//! next messages (a packet's worth) while it handles the current one.
+//! The cost is memory misses: an order's slot, its queue neighbours, a rarely used
+//! locate's record. Two things help a lot on these machines:
+//! - Huge pages for the large allocations (with 4 KiB pages nearly every cold access
+//!   is also a TLB miss): run with `GLIBC_TUNABLES=glibc.malloc.hugetlb=1`, or have
+//!   the host layer advise [`Books::memory_regions`].
+//! - [`Books::prefetch`] and [`Books::prefetch_locate`] for a packet's worth of
+//!   messages before handling them (or a few messages ahead), so their misses
+//!   overlap instead of queueing.
 #![forbid(unsafe_code)]
 
 mod books;

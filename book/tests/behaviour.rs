@@ -242,7 +242,7 @@ fn extreme_prices_sort_correctly() {
 fn deep_books_grow_their_pool_block() {
     let mut b = books();
     let s = &mut NullSink;
-    // 300 levels in a scrambled order: the best two inline, the rest in a block
+    // 300 levels in a scrambled order: the best four inline, the rest in a block
     // that grows 8 -> 16 -> ... -> 512.
     for i in 0..300u64 {
         let p = 10_000 + ((i * 7919) % 300) as u32 * 100;
@@ -262,7 +262,7 @@ fn deep_books_grow_their_pool_block() {
 
 #[test]
 fn capacities_run_out_gracefully() {
-    // Levels: 2 inline + one 8-level block per book; the 11th level is refused.
+    // Levels: 4 in the record + one 8-level block per book; the 13th is refused.
     let mut b = Books::new(BookConfig {
         order_capacity: 64,
         max_locates: 4,
@@ -270,20 +270,20 @@ fn capacities_run_out_gracefully() {
         max_probe: 32,
     });
     let s = &mut NullSink;
-    for i in 0..11u64 {
+    for i in 0..13u64 {
         b.add(1, i + 1, Side::Buy, 10, 1_000 + i as u32, 0, s);
     }
     let st = b.stats();
     assert_eq!(
         (st.levels_exhausted, st.live_levels, st.live_orders),
-        (1, 10, 10)
+        (1, 12, 12)
     );
-    assert_eq!(b.order(11), None);
-    b.delete(1, 11, 0, s); // the dropped order is unknown later
+    assert_eq!(b.order(13), None);
+    b.delete(1, 13, 0, s); // the dropped order is unknown later
     assert_eq!(b.stats().unknown_refs, 1);
     // Joining an existing level still works.
-    b.add(1, 12, Side::Buy, 10, 1_000, 0, s);
-    assert_eq!(b.order(12).unwrap().shares, 10);
+    b.add(1, 14, Side::Buy, 10, 1_000, 0, s);
+    assert_eq!(b.order(14).unwrap().shares, 10);
     // Orders: 128 home slots + 32 spill slots; the rest is refused, never a panic.
     let mut b = Books::new(BookConfig {
         order_capacity: 64,
@@ -357,11 +357,11 @@ fn config_is_checked_and_sized() {
     let regions = b.memory_regions();
     assert_eq!(regions.iter().map(|r| r.1).sum::<usize>(), b.memory_bytes());
     assert!(regions.iter().all(|r| r.0 != 0));
-    // 2048 home slots + 65 spill, 32 bytes; 100 levels of 24; 10 records of 128.
-    assert_eq!(cfg.memory_bytes(), (2048 + 65) * 32 + 100 * 24 + 10 * 128);
+    // 2048 home slots + 65 spill, 32 bytes; 100 levels of 24; 10 records of 256.
+    assert_eq!(cfg.memory_bytes(), (2048 + 65) * 32 + 100 * 24 + 10 * 256);
     let d = BookConfig::default();
     assert_eq!(
         d.memory_bytes(),
-        ((1 << 23) + 1025) * 32 + (1 << 21) * 24 + 65536 * 128
+        ((1 << 23) + 1025) * 32 + (1 << 21) * 24 + 65536 * 256
     );
 }

@@ -6,6 +6,7 @@ mod common;
 
 use std::collections::BTreeMap;
 
+use common::daylike::{generate, DayConfig};
 use common::gen::{Gen, GenConfig, RefMode};
 use common::reference::RefBook;
 use common::{apply, apply_ref, assert_books_eq, Ctx, Ev, Recorder};
@@ -327,4 +328,41 @@ fn every_locate_and_deep_books_match_the_reference() {
         full_check_every: 100_000,
         check_sink: false,
     });
+}
+
+#[test]
+fn day_like_stream_matches_the_reference() {
+    // The benchmark's stream at a small scale: Zipf symbols, deep queues at the top
+    // levels, executions at the front of the best level, references in runs.
+    let day = generate(&DayConfig {
+        seed: 21,
+        symbols: 300,
+        live_target: 60_000,
+        messages: 600_000,
+        recent_pick: 0.7,
+    });
+    let cfg = BookConfig {
+        order_capacity: 1 << 17,
+        max_locates: 512,
+        max_levels: 1 << 16,
+        max_probe: 1024,
+    };
+    let mut books = Books::new(cfg);
+    let mut reference = RefBook::new(cfg.max_locates);
+    let mut rec = Recorder::default();
+    for (i, ev) in day.warmup.iter().chain(&day.flow).enumerate() {
+        apply(&mut books, ev, i as u64, &mut rec);
+        apply_ref(&mut reference, ev);
+        rec.clear();
+        if (i + 1) % 250_000 == 0 {
+            assert_books_eq(&books, &reference, &Ctx("day-like", i, ev));
+        }
+    }
+    assert_books_eq(&books, &reference, &"day-like end");
+    let s = books.stats();
+    assert_eq!(
+        s.unknown_refs + s.crossed + s.orders_dropped_table_full + s.levels_exhausted,
+        0
+    );
+    assert!(s.live_orders > 50_000, "{s:?}");
 }
