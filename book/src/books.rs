@@ -223,7 +223,7 @@ impl Books {
         Ok(Books {
             table: OrderTable::new(cfg.order_capacity, cfg.max_probe),
             pool: LevelPool::new(cfg.max_levels),
-            recs: vec![Rec::EMPTY; cfg.max_locates],
+            recs: crate::mem::huge_vec(cfg.max_locates, Rec::EMPTY),
             stats: BookStats::default(),
             cfg,
             last_system_event: None,
@@ -286,10 +286,18 @@ impl Books {
     /// Touches the order table where `order_ref` lives, so that handling its message
     /// soon after finds the line in cache. Call it for the next message(s) while
     /// handling the current one, or for a whole packet's worth before handling any:
-    /// the loads overlap instead of queueing. (A plain load; std has no safe prefetch.)
+    /// the loads overlap instead of queueing. (A prefetch instruction, through hotpath-hw.)
     #[inline(always)]
     pub fn prefetch(&self, order_ref: u64) {
         self.table.touch(order_ref);
+    }
+
+    /// The second stage of [`Books::prefetch`], a few messages later: finds the order
+    /// (now in cache) and starts loading its neighbours in the level's queue, which a
+    /// delete or full execution touches to unlink it.
+    #[inline(always)]
+    pub fn prefetch_neighbours(&self, order_ref: u64) {
+        self.table.touch_neighbours(order_ref);
     }
 
     /// Touches a locate's book record (best levels), like [`Books::prefetch`].
@@ -297,8 +305,8 @@ impl Books {
     pub fn prefetch_locate(&self, locate: u16) {
         if let Some(r) = self.recs.get(locate as usize) {
             // Lines 0 and 2; the adjacent-line prefetcher brings 1 and 3.
-            std::hint::black_box(r.pool[0].len);
-            std::hint::black_box(r.r2[0].orders);
+            hotpath_hw::mem::prefetch(&r.pool[0]);
+            hotpath_hw::mem::prefetch(&r.r2[0]);
         }
     }
 

@@ -55,6 +55,7 @@
 mod books;
 mod config;
 mod levels;
+mod mem;
 mod sink;
 mod stats;
 mod table;

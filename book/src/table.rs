@@ -137,7 +137,7 @@ impl OrderTable {
         let homes = homes(capacity);
         OrderTable {
             // Writes (so faults in) every slot now, not on the hot path.
-            slots: vec![Slot::EMPTY; homes + max_probe + 1],
+            slots: crate::mem::huge_vec(homes + max_probe + 1, Slot::EMPTY),
             mask: homes as u64 - 1,
             block_shift: 64 - homes.trailing_zeros().saturating_sub(BLOCK_BITS),
             max_probe,
@@ -198,12 +198,28 @@ impl OrderTable {
             .map(|i| i as u32)
     }
 
-    /// Touches the home slot of `key` so that a lookup soon after finds it in cache.
+    /// Starts loading the home slot of `key` (a prefetch: nothing waits for it), so a
+    /// lookup soon after finds it in cache.
     #[inline(always)]
     pub fn touch(&self, key: u64) {
         let h = self.home(key);
         if let Some(s) = self.slots.get(h) {
-            std::hint::black_box(s.hop);
+            hotpath_hw::mem::prefetch(s);
+        }
+    }
+
+    /// Second stage of a prefetch: finds `key` (its slot should be in cache by now, from
+    /// [`Self::touch`] a few messages earlier) and starts loading its queue neighbours,
+    /// which a delete or full execution will unlink.
+    #[inline(always)]
+    pub fn touch_neighbours(&self, key: u64) {
+        if let Some(i) = self.find(key) {
+            let s = &self.slots[i as usize];
+            for n in [s.prev, s.next] {
+                if let Some(ns) = self.slots.get(n as usize) {
+                    hotpath_hw::mem::prefetch(ns);
+                }
+            }
         }
     }
 

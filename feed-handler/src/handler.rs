@@ -267,15 +267,33 @@ impl<P: BookSink + Stamped> Core<P> {
     /// too short is ignored (it will be rejected when applied).
     #[inline(always)]
     pub fn prefetch(&self, msg: &[u8]) {
+        self.prefetch_stage(msg, false)
+    }
+
+    /// The second stage, a few messages later: the order's queue neighbours.
+    #[inline(always)]
+    pub fn prefetch_late(&self, msg: &[u8]) {
+        self.prefetch_stage(msg, true)
+    }
+
+    #[inline(always)]
+    fn prefetch_stage(&self, msg: &[u8], late: bool) {
         let Some(&ty) = msg.first() else { return };
-        if let Some(l) = msg.get(1..3) {
-            self.books.prefetch_locate(u16::from_be_bytes([l[0], l[1]]));
+        if !late {
+            if let Some(l) = msg.get(1..3) {
+                self.books.prefetch_locate(u16::from_be_bytes([l[0], l[1]]));
+            }
         }
         if matches!(ty, b'E' | b'C' | b'X' | b'D' | b'U') {
             if let Some(r) = msg.get(11..19) {
                 let mut b = [0u8; 8];
                 b.copy_from_slice(r);
-                self.books.prefetch(u64::from_be_bytes(b));
+                let r = u64::from_be_bytes(b);
+                if late {
+                    self.books.prefetch_neighbours(r);
+                } else {
+                    self.books.prefetch(r);
+                }
             }
         }
     }
@@ -423,6 +441,21 @@ pub struct Feed<P> {
     pub request_errors: u64,
 }
 
+/// Walks a MoldUDP64 packet's message blocks (bounds-checked; a malformed packet just
+/// stops the walk, the session will reject it) and prefetches for each message.
+#[inline]
+fn prefetch_packet<P: BookSink + Stamped>(core: &Core<P>, payload: &[u8]) {
+    let mut at = moldudp64::HEADER_LEN;
+    while let Some(len) = payload.get(at..at + 2) {
+        let len = u16::from_be_bytes([len[0], len[1]]) as usize;
+        let Some(msg) = payload.get(at + 2..at + 2 + len) else {
+            return;
+        };
+        core.prefetch(msg);
+        at += 2 + len;
+    }
+}
+
 fn send_request(
     session: &Session,
     ch: &mut RequestChannel,
@@ -510,9 +543,12 @@ impl<P: BookSink + Stamped> Feed<P> {
         }
     }
 
-    /// Handles one UDP payload (a MoldUDP64 packet).
+    /// Handles one UDP payload (a MoldUDP64 packet). The memory its messages will need
+    /// (order slots, book records) is requested for the whole packet first, so the
+    /// misses overlap instead of queueing one message at a time.
     #[inline]
     pub fn on_packet(&mut self, payload: &[u8], meta: RxMeta) -> Option<Rejected> {
+        prefetch_packet(&self.core, payload);
         self.core.publisher.stamp(meta.ts_ns, meta.ts_ns);
         let out = self
             .session
@@ -629,16 +665,25 @@ pub fn apply_itch_file<P: BookSink + Stamped>(
     bytes: &[u8],
     mut every: impl FnMut(&mut Core<P>, u64),
 ) {
-    /// How many messages ahead the loads are started.
-    const AHEAD: usize = 8;
+    /// How many messages ahead the loads are started: order slots and books first,
+    /// then (once the slot is in cache) the order's queue neighbours.
+    const AHEAD: usize = 16;
+    const LATE: usize = 4;
     let mut seq = 0u64;
     let mut ahead = LengthPrefixed::new(bytes);
+    let mut late = LengthPrefixed::new(bytes);
     for m in ahead.by_ref().take(AHEAD).flatten() {
         core.prefetch(m);
+    }
+    for m in late.by_ref().take(LATE).flatten() {
+        core.prefetch_late(m);
     }
     for m in LengthPrefixed::new(bytes) {
         if let Some(Ok(next)) = ahead.next() {
             core.prefetch(next);
+        }
+        if let Some(Ok(soon)) = late.next() {
+            core.prefetch_late(soon);
         }
         match m {
             Ok(msg) => {

@@ -259,7 +259,7 @@ fn a_capture_with_garbage_frames_counts_them_by_reason_and_loses_nothing() {
             junk += 1;
         }
     }
-    drop(w);
+    let _ = w.into_writer();
     let mut feed = Feed::new(
         &FeedConfig {
             books: small_books(),

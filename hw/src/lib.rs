@@ -7,6 +7,7 @@
 
 pub mod alloc;
 pub mod idle;
+pub mod mem;
 pub mod net;
 pub mod pin;
 pub mod tsc;
