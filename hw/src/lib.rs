@@ -4,8 +4,13 @@
 //! loops use when they find no work ([`idle`]), and UDP multicast with `recvmmsg`
 //! ([`net`], the portable packet path), after Aeron's agents: a component's
 //! duty cycle does some work, reports how much, and idles only when it did none.
+//! Time comes from a [`clock::Clock`] (TSC, system or simulated), and each component's
+//! thread holds its core by a [`discipline::CoreDiscipline`] (pinning, SCHED_FIFO,
+//! mlockall, prefaulting, idle strategy).
 
 pub mod alloc;
+pub mod clock;
+pub mod discipline;
 pub mod idle;
 pub mod mem;
 pub mod net;

@@ -1,8 +1,9 @@
 //! The time-stamp counter: the cheapest clock there is (one instruction, no vDSO call),
 //! for timing individual messages in benchmarks and, later, stamping the hot path.
 //!
-//! [`Tsc::calibrate`] measures ticks per nanosecond against the monotonic clock.
-//! (Issue 4 adds invariant-TSC detection and drift checks.)
+//! [`Tsc::calibrate`] measures ticks per nanosecond against the monotonic clock, for
+//! benchmarks. The clock proper, with invariant-TSC detection, a fixed-point conversion
+//! onto the `CLOCK_MONOTONIC` timeline and drift checks, is [`crate::clock::TscClock`].
 
 use std::time::{Duration, Instant};
 
