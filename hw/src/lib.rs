@@ -11,6 +11,8 @@
 pub mod alloc;
 pub mod clock;
 pub mod discipline;
+#[cfg(feature = "dpdk")]
+pub mod dpdk;
 pub mod idle;
 pub mod mem;
 pub mod net;

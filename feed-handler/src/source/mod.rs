@@ -4,7 +4,8 @@
 //!   replayed as fast as possible or at real time times N.
 //! - [`udp::UdpSource`]: UDP multicast on a named interface with `recvmmsg`, line A and
 //!   optionally line B.
-//! - the DPDK source (issue 4) plugs in here too.
+//! - [`dpdk::DpdkSource`] (feature `dpdk`): any DPDK port, a NIC or a virtual device
+//!   (`net_pcap`, `net_af_packet`, `net_af_xdp`, `net_tap`), frames parsed in their mbufs.
 //!
 //! Nasdaq's raw daily file format carries no packets (just length-prefixed messages);
 //! the feed handler reads it directly ([`crate::handler::Input::ItchFile`]).
@@ -12,6 +13,8 @@
 //! A source lends each packet to a callback (`&[u8]`, no copy) with its receive time
 //! and line, a burst per call, and never allocates after it is opened.
 
+#[cfg(feature = "dpdk")]
+pub mod dpdk;
 pub mod pcap;
 pub mod udp;
 

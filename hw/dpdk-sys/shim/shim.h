@@ -1,0 +1,35 @@
+/* hotpath's shim over DPDK's static inline functions and macros, which bindgen cannot
+ * bind: each is a real symbol here, compiled against the system headers. */
+#ifndef HOTPATH_DPDK_SHIM_H
+#define HOTPATH_DPDK_SHIM_H
+
+#include <stdint.h>
+#include <rte_config.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+#include <rte_ethdev.h>
+
+/* rte_errno of the calling thread. */
+int hp_rte_errno(void);
+/* rte_lcore_id() of the calling thread (LCORE_ID_ANY for a non-EAL thread). */
+unsigned hp_lcore_id(void);
+/* rte_eth_rx_burst / rte_eth_tx_burst. */
+uint16_t hp_rx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n);
+uint16_t hp_tx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n);
+/* rte_pktmbuf_alloc / rte_pktmbuf_free (one whole chain). */
+struct rte_mbuf *hp_mbuf_alloc(struct rte_mempool *pool);
+void hp_mbuf_free(struct rte_mbuf *m);
+/* The first segment's data: rte_pktmbuf_mtod and data_len; the number of segments and
+ * the packet's total length. */
+const uint8_t *hp_mbuf_data(const struct rte_mbuf *m, uint16_t *data_len, uint16_t *nb_segs,
+                            uint32_t *pkt_len);
+/* Appends len bytes to a fresh single-segment mbuf and returns where to write them
+ * (rte_pktmbuf_append), or NULL if they do not fit. */
+uint8_t *hp_mbuf_append(struct rte_mbuf *m, uint16_t len);
+/* RTE_MBUF_DEFAULT_BUF_SIZE. */
+uint16_t hp_mbuf_default_buf_size(void);
+
+#endif

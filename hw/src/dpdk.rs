@@ -1,0 +1,509 @@
+//! A safe wrapper over the system DPDK (feature `dpdk`, through `hw/dpdk-sys`).
+//!
+//! - [`Eal`]: the environment abstraction layer, initialised once per process (DPDK
+//!   refuses a second `rte_eal_init`, even after cleanup), with the arguments from the
+//!   config; [`Eal::probe`] attaches a virtual device after start (`net_pcap`,
+//!   `net_af_packet`, `net_af_xdp`, `net_tap`, ...).
+//! - [`Port`]: one ethdev port configured with N RX queues, each with its descriptors
+//!   and its own mbuf pool sized at start; started, stopped and closed with the value.
+//! - [`RxQueue::rx_burst`]: receives up to [`BURST`] packets and lends each one's bytes
+//!   to a callback (`&[u8]` into the mbuf, no copy), then frees the whole burst in one
+//!   `rte_pktmbuf_free_bulk`. Nothing allocates after start.
+//! - [`Port::stats`]: ipackets, imissed, ierrors, rx_nombuf, for the feed's counters.
+//!
+//! Threads: a port's RX queue is polled by one thread at a time (the type is `Send`,
+//! not `Sync`); the mempools are created without a per-lcore cache when the caller is
+//! not an EAL lcore, so any thread may poll.
+
+use std::ffi::{c_char, c_int, CStr, CString};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use dpdk_sys as sys;
+
+/// Packets per receive call.
+pub const BURST: usize = 32;
+
+/// What went wrong, with DPDK's own error text.
+#[derive(Debug, thiserror::Error)]
+pub enum DpdkError {
+    /// `rte_eal_init` failed.
+    #[error("DPDK EAL init with arguments {args:?} failed: {msg} (rte_errno {errno}); common causes: no hugepages (add --no-huge), no PCI access (add --no-pci), a second process with the same --file-prefix (add --no-shconf or --file-prefix)")]
+    EalInit {
+        args: Vec<String>,
+        errno: i32,
+        msg: String,
+    },
+    /// The EAL was initialised before in this process (DPDK allows it once).
+    #[error("the DPDK EAL is already initialised in this process (it can be initialised once); use Eal::get")]
+    AlreadyInitialised,
+    /// An argument held a NUL byte.
+    #[error("DPDK argument {0:?} contains a NUL byte")]
+    BadArgument(String),
+    /// A device could not be attached.
+    #[error("attaching DPDK device {devargs:?} failed: {msg} ({code})")]
+    Probe {
+        devargs: String,
+        code: i32,
+        msg: String,
+    },
+    /// No port by that name or number.
+    #[error(
+        "no DPDK port {0:?} (ports come from --vdev/-a EAL arguments or Eal::probe; {1} available)"
+    )]
+    NoSuchPort(String, u16),
+    /// A step of setting up a port failed.
+    #[error("DPDK port {port} ({name}): {step} failed: {msg} ({code})")]
+    Port {
+        port: u16,
+        name: String,
+        step: &'static str,
+        code: i32,
+        msg: String,
+    },
+    /// The mbuf pool could not be created.
+    #[error("DPDK mbuf pool {name:?} of {mbufs} mbufs failed: {msg} (rte_errno {errno}); with --no-huge, raise -m (MB of memory)")]
+    Mempool {
+        name: String,
+        mbufs: u32,
+        errno: i32,
+        msg: String,
+    },
+}
+
+/// DPDK's text for an error number.
+fn strerror(code: i32) -> String {
+    // SAFETY: rte_strerror returns a pointer to a static or thread-local NUL-terminated
+    // string for any input; it is copied out at once.
+    unsafe { CStr::from_ptr(sys::rte_strerror(code.abs())) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn rte_errno() -> i32 {
+    // SAFETY: reads the calling thread's rte_errno through the shim; no preconditions.
+    unsafe { sys::hp_rte_errno() }
+}
+
+/// The process's one EAL.
+#[derive(Debug)]
+pub struct Eal {
+    args: Vec<String>,
+}
+
+static EAL: OnceLock<Eal> = OnceLock::new();
+static EAL_TRIED: AtomicBool = AtomicBool::new(false);
+
+impl Eal {
+    /// Initialises the EAL with `args` (as on a DPDK command line, without the program
+    /// name), e.g. `["--no-huge", "--no-pci", "--no-shconf", "-m", "256", "-l", "0",
+    /// "--vdev=net_pcap0,rx_pcap=day.pcap"]`. Once per process: a second call fails with
+    /// [`DpdkError::AlreadyInitialised`], whatever the first call's outcome.
+    pub fn init<S: AsRef<str>>(args: &[S]) -> Result<&'static Eal, DpdkError> {
+        let args: Vec<String> = args.iter().map(|a| a.as_ref().to_owned()).collect();
+        if EAL_TRIED.swap(true, Ordering::AcqRel) {
+            return Err(DpdkError::AlreadyInitialised);
+        }
+        let mut owned = Vec::with_capacity(args.len() + 1);
+        for a in std::iter::once("hotpath").chain(args.iter().map(String::as_str)) {
+            owned.push(CString::new(a).map_err(|_| DpdkError::BadArgument(a.to_owned()))?);
+        }
+        // The EAL may keep pointers into argv (and permutes it): leak it, once.
+        let argv: &'static mut [*mut c_char] = Box::leak(
+            owned
+                .into_iter()
+                .map(CString::into_raw)
+                .collect::<Vec<_>>()
+                .into_boxed_slice(),
+        );
+        // SAFETY: argv holds argc valid NUL-terminated strings that live for the rest of
+        // the process; rte_eal_init is called at most once (EAL_TRIED).
+        let rc = unsafe { sys::rte_eal_init(argv.len() as c_int, argv.as_mut_ptr()) };
+        if rc < 0 {
+            let errno = rte_errno();
+            return Err(DpdkError::EalInit {
+                args,
+                errno,
+                msg: strerror(errno),
+            });
+        }
+        Ok(EAL.get_or_init(|| Eal { args }))
+    }
+
+    /// The EAL, if [`Eal::init`] succeeded in this process.
+    pub fn get() -> Option<&'static Eal> {
+        EAL.get()
+    }
+
+    /// The arguments it was started with.
+    pub fn args(&self) -> &[String] {
+        &self.args
+    }
+
+    /// Attaches a device after start (hot plug), e.g.
+    /// `net_pcap1,rx_pcap=/tmp/day.pcap,infinite_rx=1`, and returns its port.
+    pub fn probe(&self, devargs: &str) -> Result<u16, DpdkError> {
+        let c = CString::new(devargs).map_err(|_| DpdkError::BadArgument(devargs.into()))?;
+        // SAFETY: the EAL is initialised (self exists) and c is a valid C string.
+        let rc = unsafe { sys::rte_dev_probe(c.as_ptr()) };
+        if rc < 0 {
+            return Err(DpdkError::Probe {
+                devargs: devargs.into(),
+                code: rc,
+                msg: strerror(rc),
+            });
+        }
+        let name = devargs.split(',').next().unwrap_or(devargs);
+        self.port_by_name(name)
+    }
+
+    /// Ports available now.
+    pub fn port_count(&self) -> u16 {
+        // SAFETY: the EAL is initialised; no arguments.
+        unsafe { sys::rte_eth_dev_count_avail() }
+    }
+
+    /// The port of a device name (`net_pcap0`), or a decimal port number.
+    pub fn port_by_name(&self, name: &str) -> Result<u16, DpdkError> {
+        if let Ok(n) = name.parse::<u16>() {
+            if n < self.port_count() {
+                return Ok(n);
+            }
+        } else if let Ok(c) = CString::new(name) {
+            let mut id = 0u16;
+            // SAFETY: c is a valid C string; id is a valid out pointer.
+            if unsafe { sys::rte_eth_dev_get_port_by_name(c.as_ptr(), &mut id) } == 0 {
+                return Ok(id);
+            }
+        }
+        Err(DpdkError::NoSuchPort(name.into(), self.port_count()))
+    }
+}
+
+/// How to set up a port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortConfig {
+    /// RX queues (each polled by one thread).
+    pub rx_queues: u16,
+    /// Descriptors per RX queue.
+    pub rx_desc: u16,
+    /// Mbufs per RX queue's pool (at least `rx_desc` + a few bursts).
+    pub mbufs_per_queue: u32,
+    /// Put the port in promiscuous mode (multicast feeds on a real NIC).
+    pub promiscuous: bool,
+}
+
+impl Default for PortConfig {
+    fn default() -> PortConfig {
+        PortConfig {
+            rx_queues: 1,
+            rx_desc: 1024,
+            mbufs_per_queue: 8191,
+            promiscuous: true,
+        }
+    }
+}
+
+/// A port's counters (the NIC's or the PMD's).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PortStats {
+    /// Packets received.
+    pub ipackets: u64,
+    /// Bytes received.
+    pub ibytes: u64,
+    /// Packets the NIC dropped because the RX queue was full (we were too slow).
+    pub imissed: u64,
+    /// Erroneous packets received.
+    pub ierrors: u64,
+    /// RX mbuf allocation failures.
+    pub rx_nombuf: u64,
+}
+
+/// A configured, started port and its mbuf pools. The port is stopped and closed, and
+/// its pools freed, when the `Port` and every [`RxQueue`] taken from it are gone.
+#[derive(Debug)]
+pub struct Port {
+    inner: Arc<PortInner>,
+    queues_taken: Vec<bool>,
+}
+
+#[derive(Debug)]
+struct PortInner {
+    id: u16,
+    name: String,
+    driver: String,
+    pools: Vec<*mut sys::rte_mempool>,
+}
+
+// SAFETY: the port id and pool pointers are plain handles into DPDK's process-wide
+// state; pools are created without a per-lcore cache, which makes them safe to use from
+// any thread, and each RX queue is handed out once (RxQueue is Send, not Sync).
+unsafe impl Send for PortInner {}
+// SAFETY: shared access only reads the id and name and calls rte_eth_stats_get and
+// rte_mempool_in_use_count, which DPDK allows from any thread.
+unsafe impl Sync for PortInner {}
+
+impl Port {
+    /// Configures `port` with `cfg.rx_queues` RX queues (and one TX queue, which some
+    /// PMDs require), a pool per queue, and starts it.
+    pub fn open(eal: &Eal, port: u16, cfg: &PortConfig) -> Result<Port, DpdkError> {
+        if port >= eal.port_count() {
+            return Err(DpdkError::NoSuchPort(port.to_string(), eal.port_count()));
+        }
+        let name = port_name(port);
+        let fail = |step: &'static str, code: i32| DpdkError::Port {
+            port,
+            name: name.clone(),
+            step,
+            code,
+            msg: strerror(code),
+        };
+        let mut info = sys::rte_eth_dev_info::default();
+        // SAFETY: port is a valid port id; info is a valid out pointer.
+        let rc = unsafe { sys::rte_eth_dev_info_get(port, &mut info) };
+        if rc != 0 {
+            return Err(fail("rte_eth_dev_info_get", rc));
+        }
+        let driver = if info.driver_name.is_null() {
+            String::new()
+        } else {
+            // SAFETY: a non-null driver_name is a static C string of the PMD.
+            unsafe { CStr::from_ptr(info.driver_name) }
+                .to_string_lossy()
+                .into_owned()
+        };
+        if cfg.rx_queues == 0 || cfg.rx_queues > info.max_rx_queues {
+            return Err(fail(
+                "rx queue count (0 or above the device's max_rx_queues)",
+                -22,
+            ));
+        }
+        // SAFETY: port is valid; a negative socket means "any".
+        let socket = unsafe { sys::rte_eth_dev_socket_id(port) };
+        let conf = sys::rte_eth_conf::default();
+        // SAFETY: port is valid and stopped; conf is a zeroed (default) configuration.
+        let rc = unsafe { sys::rte_eth_dev_configure(port, cfg.rx_queues, 1, &conf) };
+        if rc != 0 {
+            return Err(fail("rte_eth_dev_configure", rc));
+        }
+        // Owns what is made from here on: an error below drops it, which stops and
+        // closes the port and frees the pools made so far.
+        let mut p = PortInner {
+            id: port,
+            name: name.clone(),
+            driver,
+            pools: Vec::with_capacity(cfg.rx_queues as usize),
+        };
+        for q in 0..cfg.rx_queues {
+            let pool_name = format!("hp_p{port}_q{q}");
+            let c = CString::new(pool_name.clone()).expect("no NUL");
+            // SAFETY: valid name; sizes are plain numbers; the pool is freed in Drop.
+            let pool = unsafe {
+                sys::rte_pktmbuf_pool_create(
+                    c.as_ptr(),
+                    cfg.mbufs_per_queue,
+                    0,
+                    0,
+                    sys::hp_mbuf_default_buf_size(),
+                    socket,
+                )
+            };
+            if pool.is_null() {
+                let errno = rte_errno();
+                return Err(DpdkError::Mempool {
+                    name: pool_name,
+                    mbufs: cfg.mbufs_per_queue,
+                    errno,
+                    msg: strerror(errno),
+                });
+            }
+            p.pools.push(pool);
+            // SAFETY: port configured with cfg.rx_queues queues; pool is a valid pktmbuf
+            // pool; a null rxconf means the PMD's defaults.
+            let rc = unsafe {
+                sys::rte_eth_rx_queue_setup(
+                    port,
+                    q,
+                    cfg.rx_desc,
+                    socket.max(0) as u32,
+                    std::ptr::null(),
+                    pool,
+                )
+            };
+            if rc != 0 {
+                return Err(fail("rte_eth_rx_queue_setup", rc));
+            }
+        }
+        // SAFETY: as above, for the one TX queue.
+        let rc = unsafe {
+            sys::rte_eth_tx_queue_setup(port, 0, 512, socket.max(0) as u32, std::ptr::null())
+        };
+        if rc != 0 {
+            return Err(fail("rte_eth_tx_queue_setup", rc));
+        }
+        // SAFETY: port fully configured.
+        let rc = unsafe { sys::rte_eth_dev_start(port) };
+        if rc != 0 {
+            return Err(fail("rte_eth_dev_start", rc));
+        }
+        if cfg.promiscuous {
+            // Not every PMD supports it (net_pcap does not need it): best effort.
+            // SAFETY: port started.
+            let _ = unsafe { sys::rte_eth_promiscuous_enable(port) };
+        }
+        Ok(Port {
+            inner: Arc::new(p),
+            queues_taken: vec![false; cfg.rx_queues as usize],
+        })
+    }
+
+    /// The port number.
+    pub fn id(&self) -> u16 {
+        self.inner.id
+    }
+
+    /// The device name (`net_pcap0`, a PCI address, ...).
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The poll-mode driver's name.
+    pub fn driver(&self) -> &str {
+        &self.inner.driver
+    }
+
+    /// Takes RX queue `q` for polling (once per queue).
+    pub fn rx_queue(&mut self, q: u16) -> Option<RxQueue> {
+        let taken = self.queues_taken.get_mut(q as usize)?;
+        if std::mem::replace(taken, true) {
+            return None;
+        }
+        Some(RxQueue {
+            port: self.inner.clone(),
+            queue: q,
+            bufs: [std::ptr::null_mut(); BURST],
+            multi_segment: 0,
+        })
+    }
+
+    /// The port's counters now.
+    pub fn stats(&self) -> PortStats {
+        self.inner.stats()
+    }
+
+    /// Mbufs in use in queue `q`'s pool (lent to the NIC's ring or to a caller).
+    pub fn mbufs_in_use(&self, q: u16) -> u32 {
+        match self.inner.pools.get(q as usize) {
+            // SAFETY: a live pool created in open.
+            Some(&p) => unsafe { sys::rte_mempool_in_use_count(p) },
+            None => 0,
+        }
+    }
+}
+
+impl PortInner {
+    fn stats(&self) -> PortStats {
+        let mut s = sys::rte_eth_stats::default();
+        // SAFETY: valid port; s is a valid out pointer. On failure s stays zero.
+        unsafe { sys::rte_eth_stats_get(self.id, &mut s) };
+        PortStats {
+            ipackets: s.ipackets,
+            ibytes: s.ibytes,
+            imissed: s.imissed,
+            ierrors: s.ierrors,
+            rx_nombuf: s.rx_nombuf,
+        }
+    }
+}
+
+impl Drop for PortInner {
+    fn drop(&mut self) {
+        // SAFETY: the port was configured by us and nothing polls it any more (every
+        // RxQueue holds this Arc); stop and close it before its pools go.
+        unsafe {
+            sys::rte_eth_dev_stop(self.id);
+            sys::rte_eth_dev_close(self.id);
+        }
+        for &p in &self.pools {
+            // SAFETY: the port using the pool is closed; nothing else holds its mbufs.
+            unsafe { sys::rte_mempool_free(p) };
+        }
+    }
+}
+
+fn port_name(port: u16) -> String {
+    let mut buf = [0 as c_char; 64];
+    // SAFETY: buf is a writable buffer of the size DPDK's names fit in (RTE_ETH_NAME_MAX_LEN).
+    let rc = unsafe { sys::rte_eth_dev_get_name_by_port(port, buf.as_mut_ptr()) };
+    if rc != 0 {
+        return format!("port{port}");
+    }
+    // SAFETY: DPDK wrote a NUL-terminated name into buf.
+    unsafe { CStr::from_ptr(buf.as_ptr()) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// One RX queue of a started [`Port`], polled by one thread.
+#[derive(Debug)]
+pub struct RxQueue {
+    port: Arc<PortInner>,
+    queue: u16,
+    bufs: [*mut sys::rte_mbuf; BURST],
+    multi_segment: u64,
+}
+
+// SAFETY: the queue is polled by whichever single thread owns the value; the mbuf
+// pointers are only held during rx_burst. (Not Sync: &mut self to poll.)
+unsafe impl Send for RxQueue {}
+
+impl RxQueue {
+    /// Receives up to [`BURST`] packets and lends each one's frame (from its Ethernet
+    /// header) to `f`, then frees them all. Returns how many were received. A packet in
+    /// more than one segment (larger than an mbuf, never a MoldUDP64 packet) is counted
+    /// in [`RxQueue::multi_segment`] and not handed out.
+    #[inline]
+    pub fn rx_burst(&mut self, mut f: impl FnMut(&[u8])) -> usize {
+        // SAFETY: bufs has room for BURST pointers; the port and queue were set up.
+        let n = unsafe {
+            sys::hp_rx_burst(
+                self.port.id,
+                self.queue,
+                self.bufs.as_mut_ptr(),
+                BURST as u16,
+            )
+        } as usize;
+        for &m in &self.bufs[..n] {
+            let (mut len, mut segs, mut total) = (0u16, 0u16, 0u32);
+            // SAFETY: m is an mbuf the PMD just handed us; the out pointers are valid.
+            let data = unsafe { sys::hp_mbuf_data(m, &mut len, &mut segs, &mut total) };
+            if segs != 1 {
+                self.multi_segment += 1;
+                continue;
+            }
+            // SAFETY: data points at len initialised bytes of the mbuf's first (only)
+            // segment, which stays valid until the free below; f cannot keep the slice.
+            f(unsafe { std::slice::from_raw_parts(data, len as usize) });
+        }
+        if n > 0 {
+            // SAFETY: the n mbufs are ours, each freed once, after the last use above.
+            unsafe { sys::rte_pktmbuf_free_bulk(self.bufs.as_mut_ptr(), n as u32) };
+        }
+        n
+    }
+
+    /// Packets received in more than one segment (not handed out).
+    pub fn multi_segment(&self) -> u64 {
+        self.multi_segment
+    }
+
+    /// The port number.
+    pub fn port(&self) -> u16 {
+        self.port.id
+    }
+
+    /// The port's counters now.
+    pub fn stats(&self) -> PortStats {
+        self.port.stats()
+    }
+}
