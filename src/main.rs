@@ -3,6 +3,7 @@
 
 mod bench;
 mod demo;
+mod doctor;
 mod feed_cmd;
 mod run_cmd;
 mod shm_cmd;
@@ -68,6 +69,9 @@ enum Command {
     Feed(feed_cmd::FeedArgs),
     /// Send a MoldUDP64 pcap as UDP multicast (lines A/B, injected faults, request server).
     Send(feed_cmd::SendArgs),
+    /// Check the host for low latency: core isolation, frequency, C-states, hugepages,
+    /// NIC NUMA node, irqbalance, swap, invariant TSC (exit 1 if a check fails).
+    Doctor(doctor::DoctorArgs),
     /// Benchmarks (print JSON with --json).
     Bench {
         #[command(subcommand)]
@@ -85,6 +89,7 @@ fn main() -> ExitCode {
         Command::Feed(args) => feed_cmd::feed_cmd(&cli.shm, &args),
         Command::Send(args) => feed_cmd::send_cmd(&args),
         Command::Shm { command } => shm_cmd::run(&cli.shm, command),
+        Command::Doctor(args) => doctor::run(&args),
         Command::Bench { command } => bench::run(&cli.shm, command),
     };
     match result {

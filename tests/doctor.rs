@@ -1,0 +1,403 @@
+//! `hotpath doctor` against fixture trees: a tuned host (every check passes), an
+//! untuned one (each problem reported with its remedy), trees with missing files (warn
+//! or skip naming the path, never a panic), and this machine's real `/`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const EXE: &str = env!("CARGO_BIN_EXE_hotpath");
+
+/// Every check, in report order.
+const CHECKS: [&str; 13] = [
+    "cores",
+    "isolcpus",
+    "nohz_full",
+    "rcu_nocbs",
+    "governor",
+    "turbo",
+    "c_states",
+    "thp",
+    "hugepages",
+    "nic_numa",
+    "irqbalance",
+    "swap",
+    "invariant_tsc",
+];
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/doctor")
+        .join(name)
+}
+
+fn doctor(root: &Path, args: &[&str]) -> Output {
+    Command::new(EXE)
+        .arg("doctor")
+        .arg("--root")
+        .arg(root)
+        .args(args)
+        .env_remove("HOTPATH_DOCTOR_ROOT")
+        .output()
+        .expect("run hotpath doctor")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Runs with --json; returns the exit code and the report.
+fn doctor_json(root: &Path, args: &[&str]) -> (i32, Value) {
+    let out = doctor(root, &[args, &["--json"]].concat());
+    let code = out.status.code().expect("exited, not killed by a signal");
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "doctor --json printed no JSON ({e}): {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            stderr(&out)
+        )
+    });
+    (code, report)
+}
+
+fn check<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no check `{name}` in {report:#}"))
+}
+
+fn names(report: &Value) -> Vec<&str> {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect()
+}
+
+/// The check's status, with its observation and remedy, asserting the remedy mentions
+/// `knob` (any of `|`-separated alternatives) and the observation `seen`.
+fn assert_problem(report: &Value, name: &str, status: &str, seen: &str, knob: &str) {
+    let c = check(report, name);
+    assert_eq!(c["status"], status, "{name}: {c:#}");
+    let observed = c["observed"].as_str().unwrap();
+    assert!(
+        observed.contains(seen),
+        "{name}: observed `{observed}` lacks `{seen}`"
+    );
+    let remedy = c["remedy"].as_str().unwrap_or_default();
+    assert!(!remedy.is_empty(), "{name}: no remedy: {c:#}");
+    assert!(
+        knob.split('|').any(|k| remedy.contains(k)),
+        "{name}: remedy `{remedy}` does not mention `{knob}`"
+    );
+}
+
+#[test]
+fn a_tuned_host_passes_every_check() {
+    let root = fixture("tuned");
+    let (code, r) = doctor_json(&root, &["--cores", "2,3", "--nic", "ens1f0"]);
+    assert_eq!(code, 0, "{r:#}");
+    assert_eq!(names(&r), CHECKS);
+    for c in r["checks"].as_array().unwrap() {
+        assert_eq!(c["status"], "pass", "{c:#}");
+        assert!(c["remedy"].is_null(), "a pass has no remedy: {c:#}");
+        assert!(!c["observed"].as_str().unwrap().is_empty(), "{c:#}");
+    }
+    assert_eq!(
+        (&r["pass"], &r["warn"], &r["fail"], &r["skip"]),
+        (&13.into(), &0.into(), &0.into(), &0.into())
+    );
+    assert_eq!(r["cores"], serde_json::json!([2, 3]));
+    assert_eq!(r["nic"], "ens1f0");
+    assert_eq!(r["root"], root.display().to_string());
+    // What the passes saw.
+    assert!(check(&r, "isolcpus")["observed"]
+        .as_str()
+        .unwrap()
+        .contains("isolcpus=managed_irq,domain,2-7"));
+    assert!(check(&r, "hugepages")["observed"]
+        .as_str()
+        .unwrap()
+        .contains("1 GiB: 4 (node0 4"));
+    assert!(check(&r, "c_states")["observed"]
+        .as_str()
+        .unwrap()
+        .contains("C1E, C6 disabled"));
+
+    // The table, with the root from the environment instead of --root.
+    let out = Command::new(EXE)
+        .args(["doctor", "--cores", "2-3", "--nic", "ens1f0"])
+        .env("HOTPATH_DOCTOR_ROOT", &root)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains(&format!("root {}", root.display())), "{text}");
+    for name in CHECKS {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(name) && l.contains(" pass ")),
+            "{name} not a pass in:\n{text}"
+        );
+    }
+    assert!(!text.contains("remedy:"), "{text}");
+    assert!(
+        text.contains("summary: 13 pass, 0 warn, 0 fail, 0 skip"),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_untuned_host_reports_each_problem_with_its_remedy() {
+    let root = fixture("untuned");
+    let (code, r) = doctor_json(&root, &["--cores", "2,3", "--nic", "ens1f0"]);
+    assert_eq!(code, 1, "a fail exits 1: {r:#}");
+    assert_eq!(names(&r), CHECKS);
+    assert_eq!(check(&r, "cores")["status"], "pass");
+    assert_problem(
+        &r,
+        "isolcpus",
+        "fail",
+        "not on the kernel command line",
+        "isolcpus=managed_irq,domain,2-3",
+    );
+    assert_problem(
+        &r,
+        "nohz_full",
+        "warn",
+        "not on the kernel command line",
+        "nohz_full=2-3",
+    );
+    assert_problem(
+        &r,
+        "rcu_nocbs",
+        "warn",
+        "not on the kernel command line",
+        "rcu_nocbs=2-3",
+    );
+    assert_problem(
+        &r,
+        "governor",
+        "fail",
+        "powersave on 2",
+        "frequency-set -g performance",
+    );
+    assert!(check(&r, "governor")["observed"]
+        .as_str()
+        .unwrap()
+        .contains("ondemand on 3"));
+    assert_problem(&r, "turbo", "warn", "cpufreq/boost=1", "cpufreq/boost");
+    assert_problem(&r, "c_states", "warn", "C6 enabled on 2-3", "max_cstate=1");
+    assert_problem(
+        &r,
+        "thp",
+        "warn",
+        "always",
+        "madvise > /sys/kernel/mm/transparent_hugepage/enabled",
+    );
+    assert_problem(&r, "hugepages", "warn", "none reserved", "nr_hugepages");
+    assert_problem(
+        &r,
+        "nic_numa",
+        "fail",
+        "ens1f0 on node 1",
+        "node 1's cores (4-7)",
+    );
+    assert_problem(
+        &r,
+        "irqbalance",
+        "warn",
+        "pid 123",
+        "systemctl disable --now irqbalance",
+    );
+    assert_problem(&r, "swap", "warn", "/dev/nvme0n1p3", "swapoff -a");
+    assert_problem(&r, "invariant_tsc", "fail", "no nonstop_tsc", "invtsc");
+    assert_eq!(
+        (&r["pass"], &r["warn"], &r["fail"], &r["skip"]),
+        (&1.into(), &8.into(), &4.into(), &0.into())
+    );
+
+    // The table: every non-pass check has its remedy on the next line.
+    let out = doctor(&root, &["--cores", "2,3", "--nic", "ens1f0"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    for name in CHECKS.iter().filter(|n| **n != "cores") {
+        let i = lines
+            .iter()
+            .position(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} missing from:\n{text}"));
+        assert!(
+            lines[i].contains(" WARN ") || lines[i].contains(" FAIL "),
+            "{}",
+            lines[i]
+        );
+        assert!(
+            lines[i + 1].trim_start().starts_with("remedy: "),
+            "{name} has no remedy line in:\n{text}"
+        );
+    }
+    assert!(
+        text.contains("summary: 1 pass, 8 warn, 4 fail, 0 skip"),
+        "{text}"
+    );
+}
+
+#[test]
+fn default_cores_are_every_online_core_but_core_0_and_no_nic_skips_its_check() {
+    let (code, r) = doctor_json(&fixture("untuned"), &[]);
+    assert_eq!(code, 1);
+    assert_eq!(r["cores"], serde_json::json!([1, 2, 3, 4, 5, 6, 7]));
+    assert!(r["nic"].is_null());
+    assert_problem(&r, "nic_numa", "skip", "no --nic given", "--nic IFACE");
+    // Cores 1 and 4-7 have no cpuidle directory in the fixture: named, not a crash.
+    assert_problem(&r, "c_states", "warn", "C6 enabled on 2-3", "max_cstate=1");
+    // On the tuned host the default includes core 1, which is not isolated.
+    let (code, r) = doctor_json(&fixture("tuned"), &["--nic", "ens1f0"]);
+    assert_eq!(code, 1);
+    assert_problem(
+        &r,
+        "isolcpus",
+        "fail",
+        "leaves 1 not isolated",
+        "isolcpus=managed_irq,domain,1-7",
+    );
+    // Cores 1-7 span both nodes while the NIC is on node 0.
+    assert_problem(
+        &r,
+        "nic_numa",
+        "warn",
+        "cores 4-7 are on node 1",
+        "node 0's cores (0-3)",
+    );
+}
+
+#[test]
+fn missing_files_warn_or_skip_naming_the_path() {
+    // Nothing at all under the root.
+    let empty = tempfile::tempdir().unwrap();
+    let (code, r) = doctor_json(empty.path(), &[]);
+    assert_eq!(code, 0, "missing files warn or skip, never fail: {r:#}");
+    assert_eq!(names(&r), CHECKS);
+    for c in r["checks"].as_array().unwrap() {
+        assert!(c["status"] == "warn" || c["status"] == "skip", "{c:#}");
+        assert!(
+            !c["remedy"].as_str().unwrap_or_default().is_empty(),
+            "{c:#}"
+        );
+    }
+    let named = |name: &str, path: &str| {
+        let c = check(&r, name);
+        let observed = c["observed"].as_str().unwrap();
+        assert!(
+            observed.contains(&empty.path().join(path).display().to_string()),
+            "{name}: `{observed}` does not name {path}"
+        );
+    };
+    named("cores", "sys/devices/system/cpu/online");
+    named("isolcpus", "proc/cmdline");
+    named("nohz_full", "proc/cmdline");
+    named("rcu_nocbs", "proc/cmdline");
+    named("turbo", "sys/devices/system/cpu/intel_pstate/no_turbo");
+    named("thp", "sys/kernel/mm/transparent_hugepage/enabled");
+    named("hugepages", "sys/kernel/mm/hugepages");
+    named("hugepages", "proc/meminfo");
+    named("irqbalance", "proc");
+    named("swap", "proc/swaps");
+    named("invariant_tsc", "proc/cpuinfo");
+    assert!(r["cores"].as_array().unwrap().is_empty());
+
+    // A partial tree: the command line and online cores only, a NIC that is not there.
+    let partial = tempfile::tempdir().unwrap();
+    let p = partial.path();
+    std::fs::create_dir_all(p.join("proc")).unwrap();
+    std::fs::create_dir_all(p.join("sys/devices/system/cpu")).unwrap();
+    std::fs::write(p.join("proc/cmdline"), "ro isolcpus=2-3 nohz_full=2-3\n").unwrap();
+    std::fs::write(p.join("sys/devices/system/cpu/online"), "0-3\n").unwrap();
+    let (code, r) = doctor_json(p, &["--cores", "2-3", "--nic", "eth9"]);
+    assert_eq!(code, 1, "an interface that does not exist fails: {r:#}");
+    assert_eq!(check(&r, "isolcpus")["status"], "pass");
+    assert_eq!(check(&r, "nohz_full")["status"], "pass");
+    let rcu = check(&r, "rcu_nocbs");
+    assert_eq!(rcu["status"], "pass", "implied by nohz_full: {rcu:#}");
+    assert!(rcu["observed"]
+        .as_str()
+        .unwrap()
+        .contains("implied by nohz_full=2-3"));
+    assert_problem(
+        &r,
+        "governor",
+        "warn",
+        &p.join("sys/devices/system/cpu/cpu2/cpufreq/scaling_governor")
+            .display()
+            .to_string(),
+        "performance",
+    );
+    assert_problem(
+        &r,
+        "c_states",
+        "skip",
+        &p.join("sys/devices/system/cpu/cpu2/cpuidle")
+            .display()
+            .to_string(),
+        "C-state",
+    );
+    assert_problem(&r, "nic_numa", "fail", "no interface eth9", "ip link");
+    assert_eq!(r["fail"], 1);
+
+    // A virtual interface (no device directory) warns.
+    std::fs::create_dir_all(p.join("sys/class/net/lo")).unwrap();
+    let (_, r) = doctor_json(p, &["--cores", "2-3", "--nic", "lo"]);
+    assert_problem(
+        &r,
+        "nic_numa",
+        "warn",
+        "virtual interface, no NUMA node",
+        "physical NIC",
+    );
+}
+
+#[test]
+fn bad_arguments_are_refused() {
+    let root = fixture("tuned");
+    for args in [
+        &["--cores", "3-1"][..],
+        &["--cores", "x"],
+        &["--cores", ""],
+        &["--nic", "../../etc"],
+    ] {
+        let out = doctor(&root, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("invalid value"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    let out = doctor(&root.join("no-such-dir"), &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("not a directory"), "{}", stderr(&out));
+}
+
+#[test]
+fn this_machine_gets_a_report_not_a_crash() {
+    // The result depends on the host: only its shape is checked.
+    let (code, r) = doctor_json(Path::new("/"), &[]);
+    assert!(code == 0 || code == 1, "exit {code}: {r:#}");
+    assert_eq!(names(&r), CHECKS);
+    for c in r["checks"].as_array().unwrap() {
+        let status = c["status"].as_str().unwrap();
+        assert!(["pass", "warn", "fail", "skip"].contains(&status), "{c:#}");
+        assert_eq!(c["remedy"].is_null(), status == "pass", "{c:#}");
+    }
+    assert_eq!(code == 1, r["fail"].as_u64().unwrap() > 0);
+    let out = doctor(Path::new("/"), &[]);
+    assert_eq!(out.status.code(), Some(code), "{}", stderr(&out));
+    assert!(String::from_utf8(out.stdout).unwrap().contains("summary: "));
+}
