@@ -126,8 +126,10 @@ pub enum Format {
 
 #[derive(Debug, Clone, Args)]
 pub struct ReplayArgs {
-    /// The input file.
-    pub input: PathBuf,
+    /// The input file (with --dpdk: a pcap the EAL reads through a `net_pcap` vdev,
+    /// unless the EAL arguments attach a device themselves).
+    #[arg(required_unless_present = "dpdk")]
+    pub input: Option<PathBuf>,
     /// Input format (default: pcap if the file starts with a pcap magic number, else itch).
     #[arg(long, value_enum)]
     pub format: Option<Format>,
@@ -146,6 +148,15 @@ pub struct ReplayArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Receive through DPDK with these EAL arguments, e.g. "--no-huge --no-pci
+    /// --no-shconf -m 512 -l 0" (then INPUT becomes `--vdev=net_pcap0,rx_pcap=INPUT`).
+    /// Needs a binary built with feature `dpdk`. The replay ends 500 ms after the last
+    /// packet.
+    #[arg(long, allow_hyphen_values = true)]
+    pub dpdk: Option<String>,
+    /// With --dpdk: the port (device name or number; default 0).
+    #[arg(long, requires = "dpdk")]
+    pub dpdk_port: Option<String>,
 }
 
 fn detect_format(data: &[u8]) -> Format {
@@ -255,8 +266,20 @@ impl<P: hotpath_book::BookSink + Stamped> moldudp64::Sink for Dumping<'_, P> {
 }
 
 pub fn replay_cmd(args: &ReplayArgs) -> CmdResult {
-    let data = std::fs::read(&args.input).map_err(|e| format!("{}: {e}", args.input.display()))?;
-    let format = args.format.unwrap_or_else(|| detect_format(&data));
+    let input = args.input.clone().unwrap_or_else(|| "dpdk".into());
+    let (data, format) = match &args.dpdk {
+        Some(_) => {
+            if args.format == Some(Format::Itch) {
+                return Err("--dpdk receives packets: --format itch does not apply".into());
+            }
+            (Vec::new(), Format::Pcap)
+        }
+        None => {
+            let data = std::fs::read(&input).map_err(|e| format!("{}: {e}", input.display()))?;
+            let format = args.format.unwrap_or_else(|| detect_format(&data));
+            (data, format)
+        }
+    };
     let mut cfg = FeedConfig {
         symbols: args.symbols.clone(),
         ..FeedConfig::default()
@@ -305,8 +328,19 @@ pub fn replay_cmd(args: &ReplayArgs) -> CmdResult {
             }
         }
         Format::Pcap => {
-            let mut src =
-                PcapSource::from_bytes(&args.input, data, Lines::default(), Pace::AsFast)?;
+            let mut src: Box<dyn PacketSource> = match &args.dpdk {
+                Some(eal) => crate::dpdk_opt::open(
+                    crate::dpdk_opt::eal_args(eal, args.input.as_deref()),
+                    args.dpdk_port.as_deref(),
+                    Some(Duration::from_millis(500)),
+                )?,
+                None => Box::new(PcapSource::from_bytes(
+                    &input,
+                    data,
+                    Lines::default(),
+                    Pace::AsFast,
+                )?),
+            };
             let mut d = Dumping {
                 core: &mut feed.core,
                 every,
@@ -337,7 +371,7 @@ pub fn replay_cmd(args: &ReplayArgs) -> CmdResult {
     let f: &FeedStats = &feed.core.stats;
     let b = feed.core.books.stats();
     let summary = ReplaySummary {
-        input: args.input.clone(),
+        input: input.clone(),
         format: match format {
             Format::Itch => "itch",
             Format::Pcap => "pcap",
@@ -374,7 +408,7 @@ pub fn replay_cmd(args: &ReplayArgs) -> CmdResult {
     }
     println!(
         "{}: {} messages in {:.3} s ({} messages/s)",
-        args.input.display(),
+        input.display(),
         thousands(summary.messages),
         secs,
         thousands(summary.messages_per_s as u64)
@@ -421,10 +455,15 @@ pub fn replay_cmd(args: &ReplayArgs) -> CmdResult {
 #[derive(Debug, Clone, Args)]
 pub struct FeedArgs {
     /// Where packets come from: `udp://GROUP:PORT?iface=IF[&b=GROUP:PORT][&request=HOST:PORT]`,
-    /// `pcap:FILE[?speed=X]` (X times real time; default as fast as possible), or a
-    /// `.pcap` file path.
+    /// `pcap:FILE[?speed=X]` (X times real time; default as fast as possible), a
+    /// `.pcap` file path, or `dpdk[:PORT]` (a DPDK port by device name or number,
+    /// default 0; with --dpdk).
     #[arg(long)]
     pub source: String,
+    /// EAL arguments for `--source dpdk`, e.g. "--no-huge --no-pci --no-shconf -m 512
+    /// -l 0 --vdev=net_af_packet0,iface=eth1" (needs a binary built with feature `dpdk`).
+    #[arg(long, allow_hyphen_values = true)]
+    pub dpdk: Option<String>,
     /// Pin the feed thread to this core.
     #[arg(long)]
     pub core: Option<usize>,
@@ -455,6 +494,9 @@ pub enum SourceSpec {
     Pcap {
         path: PathBuf,
         pace: Pace,
+    },
+    Dpdk {
+        port: Option<String>,
     },
 }
 
@@ -492,12 +534,23 @@ pub fn parse_source(s: &str) -> Result<SourceSpec, String> {
             request,
         });
     }
+    if s == "dpdk" {
+        return Ok(SourceSpec::Dpdk { port: None });
+    }
+    if let Some(port) = s.strip_prefix("dpdk:") {
+        if port.is_empty() {
+            return Err("--source dpdk:PORT: the port (device name or number) is empty".into());
+        }
+        return Ok(SourceSpec::Dpdk {
+            port: Some(port.into()),
+        });
+    }
     let (path, query) = match s.strip_prefix("pcap:") {
         Some(rest) => rest.split_once('?').unwrap_or((rest, "")),
         None if s.ends_with(".pcap") => (s, ""),
         None => {
             return Err(format!(
-                "--source `{s}`: expected udp://GROUP:PORT?iface=IF, pcap:FILE or a .pcap file"
+                "--source `{s}`: expected udp://GROUP:PORT?iface=IF, pcap:FILE, a .pcap file or dpdk[:PORT]"
             ))
         }
     };
@@ -540,6 +593,16 @@ pub fn feed_cmd(shm: &ShmArgs, args: &FeedArgs) -> CmdResult {
             Box::new(PcapSource::open(path, Lines::default(), *pace)?),
             None,
         ),
+        SourceSpec::Dpdk { port } => {
+            let eal = args
+                .dpdk
+                .as_deref()
+                .ok_or("--source dpdk needs --dpdk \"EAL ARGUMENTS\" (e.g. \"--no-huge --no-pci --no-shconf -m 512 -l 0 --vdev=net_pcap0,rx_pcap=day.pcap\")")?;
+            (
+                crate::dpdk_opt::open(crate::dpdk_opt::eal_args(eal, None), port.as_deref(), None)?,
+                None,
+            )
+        }
     };
     let ring = hotpath_shm::broadcast::create::<MdEvent>(&dir.join("md"), args.ring_capacity)?;
     let mut cfg = FeedConfig {
@@ -566,7 +629,9 @@ pub fn feed_cmd(shm: &ShmArgs, args: &FeedArgs) -> CmdResult {
         dir.display(),
         thousands(args.ring_capacity)
     );
-    let live = matches!(spec, SourceSpec::Udp { .. });
+    // A port never ends by itself: like UDP, it runs until a signal or the end of session.
+    let live = matches!(spec, SourceSpec::Udp { .. } | SourceSpec::Dpdk { .. });
+    let mut last_nic = 0u64;
     let mut idle = hotpath_hw::SpinThenYield::new(1 << 14);
     let mut ended = false;
     let mut last_publish = 0u64;
@@ -585,6 +650,12 @@ pub fn feed_cmd(shm: &ShmArgs, args: &FeedArgs) -> CmdResult {
             counters.publish(&feed, &src.stats(), now);
             last_publish = now;
         }
+        if now - last_nic > 100_000_000 {
+            if let Some(nic) = src.nic_stats() {
+                counters.publish_nic(&nic);
+            }
+            last_nic = now;
+        }
         if ended && !live {
             break;
         }
@@ -594,6 +665,9 @@ pub fn feed_cmd(shm: &ShmArgs, args: &FeedArgs) -> CmdResult {
         idle.idle(n + answers);
     }
     counters.publish(&feed, &src.stats(), hotpath_shm::clock::monotonic_ns());
+    if let Some(nic) = src.nic_stats() {
+        counters.publish_nic(&nic);
+    }
     let f = &feed.core.stats;
     let s = feed.session.stats();
     eprintln!(
@@ -792,6 +866,17 @@ mod tests {
             .unwrap_err()
             .contains("positive"));
         assert!(parse_source("ftp://x").unwrap_err().contains("expected"));
+        assert_eq!(
+            parse_source("dpdk").unwrap(),
+            SourceSpec::Dpdk { port: None }
+        );
+        assert_eq!(
+            parse_source("dpdk:net_pcap0").unwrap(),
+            SourceSpec::Dpdk {
+                port: Some("net_pcap0".into())
+            }
+        );
+        assert!(parse_source("dpdk:").unwrap_err().contains("empty"));
     }
 
     #[test]

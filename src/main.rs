@@ -4,6 +4,7 @@
 mod bench;
 mod demo;
 mod doctor;
+mod dpdk_opt;
 mod feed_cmd;
 mod run_cmd;
 mod shm_cmd;

@@ -14,7 +14,7 @@ use crate::handler::{Feed, Stamped};
 use crate::itch;
 use crate::moldudp64::{Line, MoldErrorKind};
 use crate::net::FrameError;
-use crate::source::SourceStats;
+use crate::source::{NicStats, SourceStats};
 use hotpath_book::BookSink;
 
 /// The component name of the feed handler's counters.
@@ -106,6 +106,10 @@ feed_counters! {
     other_destinations: counter, "packets";
     truncated_datagrams: counter, "packets";
     next_sequence: gauge, "";
+    nic_ipackets: counter, "packets";
+    nic_imissed: counter, "packets";
+    nic_ierrors: counter, "packets";
+    nic_rx_nombuf: counter, "packets";
 }
 
 /// `A` -> `msg_add_order`, `h` -> `msg_operational_halt`: one counter per ITCH type.
@@ -185,6 +189,14 @@ impl FeedCounters {
             c.set(v);
         }
         self.heartbeat.beat_at(now_ns);
+    }
+
+    /// Copies a port's own counters (DPDK sources; a few times a second, not per burst).
+    pub fn publish_nic(&self, nic: &NicStats) {
+        self.nic_ipackets.set(nic.ipackets);
+        self.nic_imissed.set(nic.imissed);
+        self.nic_ierrors.set(nic.ierrors);
+        self.nic_rx_nombuf.set(nic.rx_nombuf);
     }
 
     /// Beats without publishing (idle cycles).

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
-use hotpath_book::{BookConfig, NullSink};
+use hotpath_book::NullSink;
 use hotpath_feed::gen::{self, GenConfig, Generator, PcapOptions};
 use hotpath_feed::handler::{Feed, FeedConfig};
 use hotpath_feed::moldudp64::{Line, Packet};

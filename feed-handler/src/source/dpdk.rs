@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use hotpath_hw::dpdk::{DpdkError, Eal, Port, PortConfig, PortStats, RxQueue};
 
-use super::{Lines, PacketSource, RxMeta, SourceError, SourceStats};
+use super::{Lines, NicStats, PacketSource, RxMeta, SourceError, SourceStats};
 use crate::net::parse_udp_frame;
 
 /// What `hotpath feed --source dpdk` and `hotpath replay --dpdk` open.
@@ -153,6 +153,16 @@ impl PacketSource for DpdkSource {
         let mut s = self.stats.clone();
         s.truncated = self.rx.multi_segment();
         s
+    }
+
+    fn nic_stats(&self) -> Option<NicStats> {
+        let p = self.port.stats();
+        Some(NicStats {
+            ipackets: p.ipackets,
+            imissed: p.imissed,
+            ierrors: p.ierrors,
+            rx_nombuf: p.rx_nombuf,
+        })
     }
 
     fn describe(&self) -> String {

@@ -71,6 +71,19 @@ pub struct SourceStats {
     pub bad_records: u64,
 }
 
+/// A NIC's (or poll-mode driver's) own receive counters, for sources that have one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NicStats {
+    /// Packets the port received.
+    pub ipackets: u64,
+    /// Packets the port dropped because its RX ring was full (the poller was late).
+    pub imissed: u64,
+    /// Erroneous packets.
+    pub ierrors: u64,
+    /// Receive buffer allocation failures.
+    pub rx_nombuf: u64,
+}
+
 /// Where MoldUDP64 packets come from.
 pub trait PacketSource {
     /// Hands up to one burst of packets to `sink`; returns how many (0: none right now,
@@ -82,6 +95,12 @@ pub trait PacketSource {
 
     /// A one-line description for logs and `hotpath feed`'s banner.
     fn describe(&self) -> String;
+
+    /// The port's own counters (DPDK), if the source has a port. Not for every burst:
+    /// it may read device registers.
+    fn nic_stats(&self) -> Option<NicStats> {
+        None
+    }
 }
 
 /// Which destinations are line A and line B; anything else is counted and skipped.

@@ -1,0 +1,80 @@
+//! Opening the DPDK packet source from the command line (`hotpath replay --dpdk`,
+//! `hotpath feed --source dpdk --dpdk`). Built with feature `dpdk`; without it, these
+//! options fail with how to get a DPDK-enabled binary.
+
+use std::path::Path;
+use std::time::Duration;
+
+use hotpath_feed::source::PacketSource;
+
+/// The EAL arguments for a replay of `pcap` if the given ones attach no device: a
+/// `net_pcap` vdev reading the file.
+pub fn eal_args(eal: &str, pcap: Option<&Path>) -> Vec<String> {
+    let mut args: Vec<String> = eal.split_whitespace().map(str::to_owned).collect();
+    let has_device = args.iter().any(|a| {
+        a.starts_with("--vdev") || a == "-a" || a.starts_with("--allow") || a.starts_with("-a")
+    });
+    if let (false, Some(p)) = (has_device, pcap) {
+        args.push(format!("--vdev=net_pcap0,rx_pcap={}", p.display()));
+    }
+    args
+}
+
+/// Opens a DPDK source: initialises the EAL with `args`, opens `port` (a device name
+/// or number; default port 0). A finite replay passes `end_after_idle`.
+#[cfg(feature = "dpdk")]
+pub fn open(
+    args: Vec<String>,
+    port: Option<&str>,
+    end_after_idle: Option<Duration>,
+) -> Result<Box<dyn PacketSource>, crate::Error> {
+    use hotpath_feed::source::dpdk::{DpdkSource, DpdkSourceConfig};
+    use hotpath_feed::source::Lines;
+    let cfg = DpdkSourceConfig {
+        eal_args: args,
+        port: port.map(str::to_owned),
+        port_cfg: Default::default(),
+        end_after_idle,
+    };
+    Ok(Box::new(DpdkSource::open(&cfg, Lines::default())?))
+}
+
+#[cfg(not(feature = "dpdk"))]
+pub fn open(
+    _args: Vec<String>,
+    _port: Option<&str>,
+    _end_after_idle: Option<Duration>,
+) -> Result<Box<dyn PacketSource>, crate::Error> {
+    Err(NOT_BUILT.into())
+}
+
+/// Why a DPDK option cannot work in this binary.
+#[cfg(not(feature = "dpdk"))]
+pub const NOT_BUILT: &str = "this hotpath was built without DPDK: install the system DPDK \
+     (apt-get install libdpdk-dev dpdk-dev pkg-config libclang-dev) and build with \
+     `cargo build --release --features dpdk`";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_replay_file_becomes_a_pcap_vdev_unless_a_device_is_given() {
+        let p = Path::new("/d/day.pcap");
+        assert_eq!(
+            eal_args("--no-huge  -l 0", Some(p)),
+            [
+                "--no-huge",
+                "-l",
+                "0",
+                "--vdev=net_pcap0,rx_pcap=/d/day.pcap"
+            ]
+        );
+        assert_eq!(
+            eal_args("--no-huge --vdev=net_af_packet0,iface=lo", Some(p)),
+            ["--no-huge", "--vdev=net_af_packet0,iface=lo"]
+        );
+        assert_eq!(eal_args("-a 0000:3b:00.0", Some(p)), ["-a", "0000:3b:00.0"]);
+        assert_eq!(eal_args("--no-huge", None), ["--no-huge"]);
+    }
+}
