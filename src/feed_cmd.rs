@@ -467,6 +467,18 @@ pub struct FeedArgs {
     /// Pin the feed thread to this core.
     #[arg(long)]
     pub core: Option<usize>,
+    /// Run the feed thread SCHED_FIFO at this priority (1-99; needs CAP_SYS_NICE or an
+    /// RLIMIT_RTPRIO at least this high).
+    #[arg(long)]
+    pub fifo: Option<u8>,
+    /// mlockall the process once everything is allocated and prefaulted (needs
+    /// CAP_IPC_LOCK or a large enough RLIMIT_MEMLOCK).
+    #[arg(long)]
+    pub mlock: bool,
+    /// What the feed loop does when a poll finds nothing: busy-spin (a whole isolated
+    /// core, lowest latency), spin-then-yield, or backoff (a shared core).
+    #[arg(long, default_value = "spin-then-yield")]
+    pub idle: hotpath_hw::discipline::IdleKind,
     /// Slots of the market-data ring (`md`, a power of two).
     #[arg(long, default_value_t = 1 << 20)]
     pub ring_capacity: u64,
@@ -578,6 +590,13 @@ pub fn parse_source(s: &str) -> Result<SourceSpec, String> {
 pub fn feed_cmd(shm: &ShmArgs, args: &FeedArgs) -> CmdResult {
     // Everything is checked and allocated before the loop starts.
     let spec = parse_source(&args.source)?;
+    let discipline = hotpath_hw::discipline::CoreDiscipline {
+        core: args.core,
+        fifo_priority: args.fifo,
+        mlock: args.mlock,
+        idle: args.idle,
+    };
+    discipline.validate()?;
     let dir = shm.dir()?;
     let stop = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGINT, Arc::clone(&stop))?;
@@ -620,11 +639,10 @@ pub fn feed_cmd(shm: &ShmArgs, args: &FeedArgs) -> CmdResult {
         feed = feed.with_request_server(server)?;
     }
     let counters = FeedCounters::create(&dir.join("feed.counters"))?;
-    if let Some(core) = args.core {
-        hotpath_hw::pin_current_thread(core)?;
-    }
+    // The rings and books were prefaulted when made; now pin, raise and lock.
+    let applied = discipline.apply_to_current_thread()?;
     eprintln!(
-        "hotpath feed: {} -> {} (market data ring `md`, {} slots; counters `feed.counters`)",
+        "hotpath feed: {} -> {} (market data ring `md`, {} slots; counters `feed.counters`; {applied})",
         src.describe(),
         dir.display(),
         thousands(args.ring_capacity)
@@ -632,7 +650,7 @@ pub fn feed_cmd(shm: &ShmArgs, args: &FeedArgs) -> CmdResult {
     // A port never ends by itself: like UDP, it runs until a signal or the end of session.
     let live = matches!(spec, SourceSpec::Udp { .. } | SourceSpec::Dpdk { .. });
     let mut last_nic = 0u64;
-    let mut idle = hotpath_hw::SpinThenYield::new(1 << 14);
+    let mut idle = discipline.idle_strategy();
     let mut ended = false;
     let mut last_publish = 0u64;
     while !stop.load(Ordering::Relaxed) {

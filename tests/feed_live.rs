@@ -402,3 +402,72 @@ fn run_sends_a_generated_day_through_the_feed_with_a_checked_summary() {
         0
     );
 }
+
+/// Whether this process holds a capability (bit of CapEff in /proc/self/status).
+fn has_capability(bit: u32) -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let eff = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .map(|v| u64::from_str_radix(v.trim(), 16).unwrap())
+        .unwrap();
+    eff & (1 << bit) != 0
+}
+
+#[test]
+fn feed_applies_its_core_discipline_or_refuses_before_starting() {
+    const CAP_IPC_LOCK: u32 = 14;
+    const CAP_SYS_NICE: u32 = 23;
+    let pcap = format!("{DATA}/moldudp64_multiple_packets.pcap");
+    let root = tempfile::tempdir().unwrap();
+    let feed = |extra: &[&str]| {
+        Command::new(EXE)
+            .env("HOTPATH_SHM_ROOT", root.path())
+            .env("HOTPATH_INSTANCE", "disc")
+            .args(["feed", "--source", &pcap, "--core", "0"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    // A bad priority or core is refused before any shm object exists.
+    for bad in [&["--fifo", "0"][..], &["--fifo", "100"], &["--idle", "nap"]] {
+        let out = feed(bad);
+        assert!(!out.status.success(), "{bad:?}");
+        assert!(
+            !root.path().join("disc").exists(),
+            "{bad:?} created the instance"
+        );
+    }
+    let out = Command::new(EXE)
+        .env("HOTPATH_SHM_ROOT", root.path())
+        .args([
+            "feed",
+            "--source",
+            &pcap,
+            "--core",
+            "4096",
+            "--instance",
+            "disc",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(!root.path().join("disc").exists());
+
+    let out = feed(&["--fifo", "10", "--mlock", "--idle", "busy-spin"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    if has_capability(CAP_SYS_NICE) && has_capability(CAP_IPC_LOCK) {
+        assert!(out.status.success(), "{err}");
+        assert!(
+            err.contains("pinned to core 0, SCHED_FIFO 10, memory locked, idle busy-spin"),
+            "{err}"
+        );
+        assert!(err.contains("hotpath feed: stopped after"), "{err}");
+    } else {
+        assert!(!out.status.success());
+        assert!(
+            err.contains("CAP_SYS_NICE") || err.contains("CAP_IPC_LOCK"),
+            "{err}"
+        );
+    }
+}
