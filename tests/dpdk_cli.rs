@@ -4,6 +4,9 @@
 //! stat` down to the port's own counters). Without feature `dpdk`, the options say
 //! how to get a DPDK-enabled binary.
 
+#[cfg(feature = "dpdk")]
+mod common;
+
 use std::process::{Command, Output};
 
 #[cfg(feature = "dpdk")]
@@ -122,16 +125,7 @@ fn feed_from_a_dpdk_port_publishes_and_counts_the_port() {
     env(&mut stat);
     let out = ok(stat.args(["stat", "--once", "--json"]));
     let snap: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let counter = |name: &str| -> u64 {
-        snap["counters"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["component"] == "feed" && c["name"] == name)
-            .unwrap_or_else(|| panic!("no counter {name}"))["value"]
-            .as_u64()
-            .unwrap()
-    };
+    let counter = |name: &str| common::stat_counter(&snap, "feed", name);
     assert_eq!(counter("messages"), 200_000);
     assert_eq!(counter("messages_lost"), 0);
     let packets = counter("packets_a");

@@ -3,6 +3,8 @@
 //! test reads the shm market-data ring; `hotpath stat` shows the feed's counters; and
 //! `hotpath replay` on the real data.
 
+mod common;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -196,16 +198,7 @@ fn multicast_into_hotpath_feed_reaches_the_shm_ring_in_order() {
         .unwrap()
         .clone();
     assert_eq!(feed_comp["alive"], true);
-    let counter = |name: &str| -> u64 {
-        snap["counters"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["component"] == "feed" && c["name"] == name)
-            .unwrap_or_else(|| panic!("no counter {name}"))["value"]
-            .as_u64()
-            .unwrap()
-    };
+    let counter = |name: &str| common::stat_counter(&snap, "feed", name);
     assert_eq!(counter("messages"), total);
     assert_eq!(counter("messages_lost"), 0);
     assert_eq!(counter("unknown_refs"), 0);

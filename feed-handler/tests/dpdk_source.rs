@@ -5,7 +5,7 @@
 #![cfg(feature = "dpdk")]
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use hotpath_book::NullSink;
@@ -17,24 +17,13 @@ use hotpath_feed::source::pcap::{Pace, PcapSource};
 use hotpath_feed::source::{Lines, PacketSource, SourceError};
 use hotpath_hw::dpdk::{Eal, Port, PortConfig};
 
+/// The EAL without devices (tests attach theirs); tests take turns with hot plug.
 fn eal() -> (&'static Eal, MutexGuard<'static, ()>) {
     static LOCK: Mutex<()> = Mutex::new(());
-    static INIT: OnceLock<()> = OnceLock::new();
     let guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    INIT.get_or_init(|| {
-        Eal::init(&[
-            "--no-huge",
-            "--no-pci",
-            "--no-shconf",
-            "-m",
-            "512",
-            "-l",
-            "0",
-            "--log-level=lib.eal:error",
-        ])
-        .expect("EAL init");
-    });
-    (Eal::get().unwrap(), guard)
+    let args = "--no-huge --no-pci --no-shconf -m 512 -l 0 --log-level=lib.eal:error";
+    let args: Vec<&str> = args.split(' ').collect();
+    (Eal::get_or_init(&args).expect("EAL init"), guard)
 }
 
 fn dpdk_source(eal: &Eal, vdev: &str, pcap: &Path) -> DpdkSource {

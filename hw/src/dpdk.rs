@@ -135,6 +135,18 @@ impl Eal {
         EAL.get()
     }
 
+    /// The process's EAL: initialised with `args` by the first caller, the existing one
+    /// (whatever its arguments) for every later caller. Safe to call from several
+    /// threads at once (test harnesses); an appliance calls [`Eal::init`] once instead.
+    pub fn get_or_init<S: AsRef<str>>(args: &[S]) -> Result<&'static Eal, DpdkError> {
+        static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _one_at_a_time = INIT.lock().unwrap_or_else(|e| e.into_inner());
+        match Eal::get() {
+            Some(eal) => Ok(eal),
+            None => Eal::init(args),
+        }
+    }
+
     /// The arguments it was started with.
     pub fn args(&self) -> &[String] {
         &self.args

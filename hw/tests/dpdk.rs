@@ -3,32 +3,30 @@
 #![cfg(feature = "dpdk")]
 
 use std::path::Path;
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use hotpath_hw::dpdk::{DpdkError, Eal, Port, PortConfig};
 use pcap_file::pcap::{PcapPacket, PcapReader, PcapWriter};
 
+/// EAL arguments for tests: no hugepages, PCI or shared config; devices come later.
+const TEST_EAL: [&str; 8] = [
+    "--no-huge",
+    "--no-pci",
+    "--no-shconf",
+    "-m",
+    "512",
+    "-l",
+    "0",
+    "--log-level=lib.eal:error",
+];
+
 /// The EAL, started with no devices; tests attach theirs with `Eal::probe`. DPDK's
 /// ethdev calls are not meant to race with hot plug, so tests take turns.
 fn eal() -> (&'static Eal, std::sync::MutexGuard<'static, ()>) {
     static LOCK: Mutex<()> = Mutex::new(());
-    static INIT: OnceLock<()> = OnceLock::new();
     let guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    INIT.get_or_init(|| {
-        Eal::init(&[
-            "--no-huge",
-            "--no-pci",
-            "--no-shconf",
-            "-m",
-            "512",
-            "-l",
-            "0",
-            "--log-level=lib.eal:error",
-        ])
-        .expect("EAL init");
-    });
-    (Eal::get().expect("initialised"), guard)
+    (Eal::get_or_init(&TEST_EAL).expect("EAL init"), guard)
 }
 
 /// Frames of distinct lengths and contents, so order and bytes are both checked.
