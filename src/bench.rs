@@ -55,6 +55,43 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 3)]
         rounds: u32,
     },
+    /// Packet sources through the feed's decode, packets/s: the DPDK source on a
+    /// `net_pcap` vdev replaying from memory, the pcap-file source, recvmmsg on loopback
+    /// multicast, and `dpdk-testpmd` rxonly on the same vdev (the bare-DPDK ceiling).
+    /// Needs a binary built with `--features dpdk`.
+    Sources {
+        /// Print the report as JSON on stdout (the table still goes to stderr).
+        #[arg(long)]
+        json: bool,
+        /// Seconds each pass is timed.
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
+        /// Seconds of the same work before each timed pass.
+        #[arg(long, default_value_t = 0.5)]
+        warmup: f64,
+        /// Rounds of every pass (medians are reported).
+        #[arg(long, default_value_t = 3)]
+        rounds: u32,
+        /// Messages in the generated capture (about 43 per 1400-byte packet).
+        #[arg(long, default_value_t = 3_000_000)]
+        messages: u64,
+        /// Generator seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Largest MoldUDP64 packet (UDP payload) in the capture, bytes.
+        #[arg(long, default_value_t = 1400)]
+        max_packet: usize,
+        /// The testpmd binary (a path, or a name looked up in PATH).
+        #[arg(long, default_value = "dpdk-testpmd")]
+        testpmd: PathBuf,
+        /// Interface of the recvmmsg pass.
+        #[arg(long, default_value = "lo")]
+        iface: String,
+        /// (diagnostic) Per-lcore mempool cache of the DPDK source's pool, in mbufs
+        /// (default: the port's, 256; 0: none, as before issue 4).
+        #[arg(long)]
+        mempool_cache: Option<u32>,
+    },
     /// (internal) the cross-process echo side of `bench ring`.
     #[command(hide = true)]
     RingEcho {
@@ -132,6 +169,38 @@ pub fn run(_shm: &ShmArgs, cmd: BenchCommand) -> CmdResult {
             };
             let report = hotpath_benches::feed::run(&cfg, |s| eprintln!("  {s}"))?;
             hotpath_benches::feed::print_table(&report, &mut std::io::stderr())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        BenchCommand::Sources {
+            json,
+            seconds,
+            warmup,
+            rounds,
+            messages,
+            seed,
+            max_packet,
+            testpmd,
+            iface,
+            mempool_cache,
+        } => {
+            use hotpath_benches::sources;
+            let cfg = sources::SourcesBenchConfig {
+                messages,
+                seed,
+                max_packet,
+                seconds,
+                warmup_seconds: warmup,
+                rounds,
+                testpmd,
+                iface,
+                mempool_cache,
+                ..Default::default()
+            };
+            let report = sources::run(&cfg, |s| eprintln!("  {s}"))?;
+            sources::print_table(&report, &mut std::io::stderr())?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             }

@@ -7,8 +7,12 @@
 //! - [`ring`]: the ring benchmark: round-trip latency (HdrHistogram) and throughput of
 //!   hotpath's shm SPSC ring, in-process and cross-process, against a raw cache-line
 //!   ping-pong (the physical floor), `rtrb` and crossbeam's `ArrayQueue`.
+//! - [`sources`]: the packet-source benchmark: packets/s through the feed's decode from
+//!   the DPDK source (`net_pcap` vdev), the pcap-file source and recvmmsg on loopback
+//!   multicast, against `dpdk-testpmd` rxonly on the same vdev (feature `dpdk`).
 
 pub mod feed;
 pub mod fmt;
 pub mod machine;
 pub mod ring;
+pub mod sources;

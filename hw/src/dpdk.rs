@@ -12,8 +12,13 @@
 //! - [`Port::stats`]: ipackets, imissed, ierrors, rx_nombuf, for the feed's counters.
 //!
 //! Threads: a port's RX queue is polled by one thread at a time (the type is `Send`,
-//! not `Sync`); the mempools are created without a per-lcore cache when the caller is
-//! not an EAL lcore, so any thread may poll.
+//! not `Sync`), and any thread may poll. Each queue's mempool has a per-lcore cache
+//! ([`PortConfig::mempool_cache`]; by default [`MEMPOOL_CACHE`] mbufs, like testpmd's
+//! 250): an EAL lcore thread takes and returns mbufs through its own cache (the last
+//! freed is reused first, so the PMD writes each packet into an mbuf still in the CPU
+//! cache), while a thread that is not an EAL lcore has no cache (`LCORE_ID_ANY` gets
+//! none) and uses the pool's thread-safe ring. An lcore id belongs to one thread, so no
+//! cache is ever shared.
 
 use std::ffi::{c_char, c_int, CStr, CString};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,6 +28,16 @@ use dpdk_sys as sys;
 
 /// Packets per receive call.
 pub const BURST: usize = 32;
+
+/// The default [`PortConfig::mempool_cache`]. Without a cache, mbufs cycle through the
+/// whole pool in ring order, so the PMD writes every packet into an mbuf that left the
+/// CPU caches long ago: `hotpath bench sources` measured the `net_pcap` source (no
+/// decode) at 0.15-0.31x testpmd rxonly without one and 0.5-1.0x with it, on a
+/// capture that fits in cache (docs/PERFORMANCE.md).
+pub const MEMPOOL_CACHE: u32 = 256;
+
+/// DPDK's largest per-lcore mempool cache (`RTE_MEMPOOL_CACHE_MAX_SIZE`).
+const MEMPOOL_CACHE_MAX: u32 = 512;
 
 /// What went wrong, with DPDK's own error text.
 #[derive(Debug, thiserror::Error)]
@@ -203,6 +218,9 @@ pub struct PortConfig {
     pub mbufs_per_queue: u32,
     /// Put the port in promiscuous mode (multicast feeds on a real NIC).
     pub promiscuous: bool,
+    /// Mbufs in each EAL lcore's cache of a queue's pool (0: none); clamped to DPDK's
+    /// limits (at most 512, and two thirds of `mbufs_per_queue`).
+    pub mempool_cache: u32,
 }
 
 impl Default for PortConfig {
@@ -212,6 +230,7 @@ impl Default for PortConfig {
             rx_desc: 1024,
             mbufs_per_queue: 8191,
             promiscuous: true,
+            mempool_cache: MEMPOOL_CACHE,
         }
     }
 }
@@ -248,8 +267,9 @@ struct PortInner {
 }
 
 // SAFETY: the port id and pool pointers are plain handles into DPDK's process-wide
-// state; pools are created without a per-lcore cache, which makes them safe to use from
-// any thread, and each RX queue is handed out once (RxQueue is Send, not Sync).
+// state; a pool's per-lcore caches are used only by the one EAL thread of each lcore
+// (other threads bypass them and use the thread-safe ring), which makes pools safe to
+// use from any thread, and each RX queue is handed out once (RxQueue is Send, not Sync).
 unsafe impl Send for PortInner {}
 // SAFETY: shared access only reads the id and name and calls rte_eth_stats_get and
 // rte_mempool_in_use_count, which DPDK allows from any thread.
@@ -309,12 +329,17 @@ impl Port {
         for q in 0..cfg.rx_queues {
             let pool_name = format!("hp_p{port}_q{q}");
             let c = CString::new(pool_name.clone()).expect("no NUL");
+            // DPDK requires cache * 1.5 <= mbufs.
+            let cache = cfg
+                .mempool_cache
+                .min(MEMPOOL_CACHE_MAX)
+                .min(cfg.mbufs_per_queue / 3 * 2);
             // SAFETY: valid name; sizes are plain numbers; the pool is freed in Drop.
             let pool = unsafe {
                 sys::rte_pktmbuf_pool_create(
                     c.as_ptr(),
                     cfg.mbufs_per_queue,
-                    0,
+                    cache,
                     0,
                     sys::hp_mbuf_default_buf_size(),
                     socket,
