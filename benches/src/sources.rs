@@ -72,7 +72,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hotpath_feed::gen::{self, GenConfig, Generator, PcapOptions};
-use hotpath_feed::itch::{self, Message};
 use hotpath_feed::moldudp64::Packet;
 use hotpath_feed::source::pcap::{Pace, PcapSource};
 use hotpath_feed::source::udp::UdpSource;
@@ -204,32 +203,7 @@ pub struct SourcesReport {
     pub machine: Machine,
 }
 
-/// One ITCH message's contribution to the checksum: the fields `bench feed`'s
-/// `hotpath_checksum` reads.
-#[inline]
-pub fn message_checksum(bytes: &[u8]) -> u64 {
-    match itch::parse(bytes) {
-        Ok(Message::AddOrder(m)) => m.order_ref() ^ u64::from(m.shares()) ^ u64::from(m.price()),
-        Ok(Message::AddOrderMpid(m)) => {
-            m.order_ref() ^ u64::from(m.shares()) ^ u64::from(m.price())
-        }
-        Ok(Message::OrderExecuted(m)) => m.order_ref() ^ u64::from(m.executed_shares()),
-        Ok(Message::OrderExecutedWithPrice(m)) => {
-            m.order_ref() ^ u64::from(m.executed_shares()) ^ u64::from(m.execution_price())
-        }
-        Ok(Message::OrderCancel(m)) => m.order_ref() ^ u64::from(m.cancelled_shares()),
-        Ok(Message::OrderDelete(m)) => m.order_ref(),
-        Ok(Message::OrderReplace(m)) => {
-            m.original_order_ref()
-                ^ m.new_order_ref()
-                ^ u64::from(m.shares())
-                ^ u64::from(m.price())
-        }
-        Ok(Message::NonCrossTrade(m)) => u64::from(m.shares()) ^ u64::from(m.price()),
-        Ok(other) => other.timestamp(),
-        Err(_) => 1,
-    }
-}
+pub use crate::feed::message_checksum;
 
 /// The per-packet work of every pass: the MoldUDP64 framing checked, every message
 /// decoded. Returns (messages, checksum); a malformed packet counts 0 messages and
