@@ -396,21 +396,8 @@ fn run_sends_a_generated_day_through_the_feed_with_a_checked_summary() {
     );
 }
 
-/// Whether this process holds a capability (bit of CapEff in /proc/self/status).
-fn has_capability(bit: u32) -> bool {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let eff = status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))
-        .map(|v| u64::from_str_radix(v.trim(), 16).unwrap())
-        .unwrap();
-    eff & (1 << bit) != 0
-}
-
 #[test]
 fn feed_applies_its_core_discipline_or_refuses_before_starting() {
-    const CAP_IPC_LOCK: u32 = 14;
-    const CAP_SYS_NICE: u32 = 23;
     let pcap = format!("{DATA}/moldudp64_multiple_packets.pcap");
     let root = tempfile::tempdir().unwrap();
     let feed = |extra: &[&str]| {
@@ -449,7 +436,9 @@ fn feed_applies_its_core_discipline_or_refuses_before_starting() {
 
     let out = feed(&["--fifo", "10", "--mlock", "--idle", "busy-spin"]);
     let err = String::from_utf8_lossy(&out.stderr);
-    if has_capability(CAP_SYS_NICE) && has_capability(CAP_IPC_LOCK) {
+    if hotpath_hw::discipline::has_capability(hotpath_hw::discipline::CAP_SYS_NICE)
+        && hotpath_hw::discipline::has_capability(hotpath_hw::discipline::CAP_IPC_LOCK)
+    {
         assert!(out.status.success(), "{err}");
         assert!(
             err.contains("pinned to core 0, SCHED_FIFO 10, memory locked, idle busy-spin"),

@@ -136,24 +136,12 @@ fn a_million_generated_packets_arrive_complete_every_sequence_once() {
     assert_eq!(src.multi_segment(), 0);
 }
 
-/// Whether this process holds a capability (bit of CapEff in /proc/self/status).
-fn has_capability(bit: u32) -> bool {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let eff = status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))
-        .map(|v| u64::from_str_radix(v.trim(), 16).unwrap())
-        .unwrap();
-    eff & (1 << bit) != 0
-}
-
 #[test]
 fn a_live_af_packet_port_on_loopback_feeds_the_handler_every_sequence_once() {
-    const CAP_NET_RAW: u32 = 13;
     const MESSAGES: u64 = 60_000;
     let (eal, _g) = eal();
     let probed = eal.probe("net_af_packet0,iface=lo");
-    if !has_capability(CAP_NET_RAW) {
+    if !hotpath_hw::discipline::has_capability(hotpath_hw::discipline::CAP_NET_RAW) {
         // A packet socket needs CAP_NET_RAW: refused, and the error says which device.
         let e = probed.expect_err("net_af_packet without CAP_NET_RAW");
         assert!(e.to_string().contains("net_af_packet0"), "{e}");

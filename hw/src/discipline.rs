@@ -473,6 +473,32 @@ pub unsafe fn prefault_range(ptr: *mut u8, len: usize, touch: Touch) -> usize {
     pages
 }
 
+/// Capability numbers (linux/capability.h) that the knobs here and the packet sockets
+/// of DPDK's `net_af_packet` need.
+pub const CAP_NET_RAW: u32 = 13;
+/// See [`CAP_NET_RAW`].
+pub const CAP_IPC_LOCK: u32 = 14;
+/// See [`CAP_NET_RAW`].
+pub const CAP_SYS_NICE: u32 = 23;
+
+/// Whether this process holds capability `cap` in its effective set (from
+/// `/proc/self/status`; where that cannot be read, whether it runs as root).
+pub fn has_capability(cap: u32) -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let eff = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok());
+    match eff {
+        Some(bits) => bits & (1 << cap) != 0,
+        None => {
+            // SAFETY: geteuid has no preconditions.
+            let euid = unsafe { libc::geteuid() };
+            euid == 0
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -486,24 +512,7 @@ mod tests {
         MEMORY.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    const CAP_IPC_LOCK: u32 = 14;
-    const CAP_SYS_NICE: u32 = 23;
-
-    fn has_capability(cap: u32) -> bool {
-        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-        let eff = status
-            .lines()
-            .find_map(|l| l.strip_prefix("CapEff:"))
-            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok());
-        match eff {
-            Some(bits) => bits & (1 << cap) != 0,
-            None => {
-                // SAFETY: geteuid has no preconditions.
-                let euid = unsafe { libc::geteuid() };
-                euid == 0
-            }
-        }
-    }
+    use super::{has_capability, CAP_IPC_LOCK, CAP_SYS_NICE};
 
     fn soft_limit(resource: libc::__rlimit_resource_t) -> libc::rlim_t {
         let mut lim = libc::rlimit {
