@@ -669,29 +669,41 @@ pub fn apply_itch_file<P: BookSink + Stamped>(
     /// then (once the slot is in cache) the order's queue neighbours.
     const AHEAD: usize = 16;
     const LATE: usize = 4;
-    let mut seq = 0u64;
-    let mut ahead = LengthPrefixed::new(bytes);
-    let mut late = LengthPrefixed::new(bytes);
-    for m in ahead.by_ref().take(AHEAD).flatten() {
-        core.prefetch(m);
+    /// The framed messages from the current one to `AHEAD` ahead, in a ring: the
+    /// stream is framed once, and both prefetch stages and the apply read from here.
+    const RING: usize = 32;
+    const _: () = assert!(RING.is_power_of_two() && RING > AHEAD);
+    let mut ring: [Option<Result<&[u8], crate::itch::FramingError>>; RING] = [None; RING];
+    let mut frames = LengthPrefixed::new(bytes);
+    for slot in ring.iter_mut().take(AHEAD) {
+        *slot = frames.next();
+        if let Some(Ok(m)) = slot {
+            core.prefetch(m);
+        }
     }
-    for m in late.by_ref().take(LATE).flatten() {
+    for m in ring.iter().take(LATE).flatten().flatten() {
         core.prefetch_late(m);
     }
-    for m in LengthPrefixed::new(bytes) {
-        if let Some(Ok(next)) = ahead.next() {
-            core.prefetch(next);
+    let mut seq = 0u64;
+    let mut k = 0usize;
+    loop {
+        let next = frames.next();
+        if let Some(Ok(m)) = next {
+            core.prefetch(m);
         }
-        if let Some(Ok(soon)) = late.next() {
+        ring[(k + AHEAD) % RING] = next;
+        if let Some(Ok(soon)) = ring[(k + LATE) % RING] {
             core.prefetch_late(soon);
         }
-        match m {
-            Ok(msg) => {
+        match ring[k % RING].take() {
+            Some(Ok(msg)) => {
                 seq += 1;
                 core.apply(seq, msg);
                 every(core, seq);
             }
-            Err(_) => core.stats.framing_errors += 1,
+            Some(Err(_)) => core.stats.framing_errors += 1,
+            None => break,
         }
+        k += 1;
     }
 }
