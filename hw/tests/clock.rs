@@ -138,38 +138,3 @@ fn clocks_share_one_timeline_behind_the_trait() {
         "the TSC and system clocks never agreed within {TOLERANCE_OFFSET_NS} ns"
     );
 }
-
-/// The figures for docs/HOST.md: repeated calibrations and measured intervals.
-#[test]
-#[ignore = "prints calibration figures; run with --ignored --nocapture"]
-fn calibration_figures() {
-    println!("{}", TscSupport::detect());
-    let mut hz = Vec::new();
-    let mut brackets = Vec::new();
-    let mut offsets = Vec::new();
-    let mut rates = Vec::new();
-    for _ in 0..20 {
-        let clock = calibrated(CALIBRATION_INTERVAL);
-        let a = clock.drift();
-        std::thread::sleep(Duration::from_millis(200));
-        let b = clock.drift();
-        let span = b.since_calibration_ns - a.since_calibration_ns;
-        hz.push(clock.tsc_hz() as f64);
-        brackets.push(clock.calibration().bracket_ns as f64);
-        offsets.push(b.offset_ns as f64);
-        rates.push((b.offset_ns - a.offset_ns) as f64 / span as f64 * 1e6);
-    }
-    let show = |name: &str, v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        println!(
-            "{name}: min {:.3} median {:.3} max {:.3}",
-            v[0],
-            v[v.len() / 2],
-            v[v.len() - 1]
-        );
-    };
-    show("tsc_hz", &mut hz);
-    show("calibration bracket ns", &mut brackets);
-    show("offset ns at +400 ms", &mut offsets);
-    show("rate ppm over 200 ms", &mut rates);
-}
