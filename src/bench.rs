@@ -21,10 +21,10 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 1_000_000)]
         round_trips: u64,
         /// Messages per throughput measurement (per implementation and round).
-        #[arg(long, default_value_t = 20_000_000)]
+        #[arg(long, default_value_t = 10_000_000)]
         messages: u64,
         /// Interleaved throughput rounds; the median is reported.
-        #[arg(long, default_value_t = 5)]
+        #[arg(long, default_value_t = 9)]
         rounds: u32,
         /// Slots per ring (a power of two).
         #[arg(long, default_value_t = 4096)]

@@ -114,13 +114,13 @@ pub struct RingBenchConfig {
 }
 
 impl Default for RingBenchConfig {
-    /// 1,000,000 round trips, 20,000,000 messages x 5 rounds, capacity 4096, default
+    /// 1,000,000 round trips, 10,000,000 messages x 9 rounds, capacity 4096, default
     /// cores, [`default_shm_dir`].
     fn default() -> Self {
         RingBenchConfig {
             round_trips: 1_000_000,
-            throughput_messages: 20_000_000,
-            throughput_rounds: 5,
+            throughput_messages: 10_000_000,
+            throughput_rounds: 9,
             capacity: 4096,
             cores: None,
             shm_dir: default_shm_dir(),
@@ -1227,8 +1227,15 @@ fn throughput_rounds(
         } else {
             cfg.throughput_messages
         };
-        for kind in 0..4 {
-            let (result, into) = match (round + kind) % 4 {
+        // shm and rtrb always run back to back (which one first alternates), so each
+        // round's ratio compares the two in the same machine state.
+        let order: [usize; 4] = if round % 2 == 0 {
+            [0, 2, 1, 3]
+        } else {
+            [2, 0, 3, 1]
+        };
+        for kind in order {
+            let (result, into) = match kind {
                 0 => {
                     let path = scratch.file("tput");
                     let (tx, rx) = shm_pair(&path, cap)?;

@@ -46,6 +46,53 @@ fn spsc_push_pop_in_order_and_full_hands_value_back() {
 }
 
 #[test]
+fn spsc_consumer_releases_slots_in_batches_on_empty_and_on_drop() {
+    let d = scratch();
+    let path = d.path().join("acks");
+    let cap = 256u64;
+    let lazy = spsc::protocol::lazy_release(cap);
+    assert!(lazy > 2, "a batch worth testing: {lazy}");
+    let mut p = spsc::create::<Seq>(&path, cap).unwrap();
+    let mut c = spsc::Consumer::<Seq>::attach(&path).unwrap();
+    for i in 0..cap {
+        p.try_push(Seq::new(i)).unwrap();
+    }
+    // Fewer than a batch read from a full ring: the producer sees no room yet.
+    for i in 0..lazy - 1 {
+        assert_eq!(c.try_pop().unwrap().unwrap().seq, i);
+    }
+    assert_eq!(c.pending_release(), lazy - 1);
+    assert_eq!(p.free_slots().unwrap(), 0);
+    // The batch's last read releases all of it.
+    assert_eq!(c.try_pop().unwrap().unwrap().seq, lazy - 1);
+    assert_eq!(p.free_slots().unwrap(), lazy);
+    // Draining the ring: the first empty poll releases the rest.
+    let mut next = lazy;
+    while let Some(m) = c.try_pop().unwrap() {
+        assert_eq!(m.seq, next);
+        next += 1;
+    }
+    assert_eq!(next, cap);
+    assert_eq!(p.free_slots().unwrap(), cap);
+    // Two read, then the consumer goes away: its drop releases them, and a new
+    // consumer resumes after them (nothing read twice).
+    for i in cap..cap + 5 {
+        p.try_push(Seq::new(i)).unwrap();
+    }
+    assert_eq!(c.try_pop().unwrap().unwrap().seq, cap);
+    assert_eq!(c.try_pop().unwrap().unwrap().seq, cap + 1);
+    assert_eq!(p.free_slots().unwrap(), cap - 5);
+    drop(c);
+    assert_eq!(p.free_slots().unwrap(), cap - 3);
+    let mut c = spsc::Consumer::<Seq>::attach(&path).unwrap();
+    assert_eq!(c.position(), cap + 2);
+    assert_eq!(c.try_pop().unwrap().unwrap().seq, cap + 2);
+    c.flush();
+    assert_eq!(c.pending_release(), 0);
+    assert_eq!(p.free_slots().unwrap(), cap - 2);
+}
+
+#[test]
 fn spsc_batches_wrap_around() {
     let d = scratch();
     let path = d.path().join("events");

@@ -3,7 +3,12 @@
 //! Wait-free on both sides. The producer's line (tail, pid) and the consumer's line
 //! (head, pid) are 128 bytes apart so neither side's writes invalidate the other's
 //! line (and the adjacent-line prefetcher does not pair them). Each side caches the
-//! other's index. [`Producer::try_push`] never blocks: a full ring hands the value back.
+//! other's index. The producer publishes its tail on every push (a message is visible
+//! at once); the consumer releases read slots in batches (an eighth of the ring, at
+//! most 64), at every poll that finds the ring empty, and on drop, so a ring kept
+//! full moves the head's cache line once per batch instead of once per message (see
+//! [`protocol::ConsumerState`]). [`Producer::try_push`] never blocks: a full ring hands
+//! the value back.
 //!
 //! ```text
 //! 4096  tail (u64)   producer_pid (u32)     <- producer's 128-byte line
@@ -70,6 +75,21 @@ struct RingMap<T> {
 // &mut self), so a ring end is used from one thread at a time.
 unsafe impl<T: Send> Send for RingMap<T> {}
 
+impl<T> RingMap<T> {
+    #[inline(always)]
+    fn tail_cell(&self) -> &AtomicU64 {
+        // SAFETY: obtained from `obj.atomic_u64` (in bounds, aligned); the mapping lives
+        // as long as `self`.
+        unsafe { &*self.tail }
+    }
+
+    #[inline(always)]
+    fn head_cell(&self) -> &AtomicU64 {
+        // SAFETY: as for tail_cell.
+        unsafe { &*self.head }
+    }
+}
+
 impl<T: ShmMessage> RingMap<T> {
     /// Maps the ring and returns it with the (head, tail) it validated: the ends start
     /// from exactly these values, never from a second read a peer could have changed.
@@ -123,19 +143,6 @@ impl<T: ShmMessage> RingMap<T> {
             });
         }
         RingMap::new(obj, role)
-    }
-
-    #[inline(always)]
-    fn tail_cell(&self) -> &AtomicU64 {
-        // SAFETY: obtained from `obj.atomic_u64` (in bounds, aligned); the mapping lives
-        // as long as `self`.
-        unsafe { &*self.tail }
-    }
-
-    #[inline(always)]
-    fn head_cell(&self) -> &AtomicU64 {
-        // SAFETY: as for tail_cell.
-        unsafe { &*self.head }
     }
 
     fn indices(&self) -> (u64, u64) {
@@ -283,6 +290,14 @@ pub struct Consumer<T> {
     state: ConsumerState,
 }
 
+impl<T> Drop for Consumer<T> {
+    fn drop(&mut self) {
+        // Hand the producer every slot read: a consumer that re-attaches resumes from
+        // the published head, so nothing it read is read twice.
+        self.state.flush(self.map.head_cell());
+    }
+}
+
 impl<T: ShmMessage> Consumer<T> {
     /// Attaches as the consumer of an existing ring.
     pub fn attach(path: &Path) -> Result<Self, ShmError> {
@@ -301,7 +316,7 @@ impl<T: ShmMessage> Consumer<T> {
     pub fn try_pop(&mut self) -> Result<Option<T>, RingError> {
         let avail = self
             .state
-            .available(self.map.tail_cell(), 1)
+            .available(self.map.tail_cell(), self.map.head_cell(), 1)
             .map_err(|b| self.map.corrupt(b))?;
         if avail == 0 {
             return Ok(None);
@@ -321,7 +336,7 @@ impl<T: ShmMessage> Consumer<T> {
     pub fn pop_slice(&mut self, out: &mut [T]) -> Result<usize, RingError> {
         let avail = self
             .state
-            .available(self.map.tail_cell(), out.len() as u64)
+            .available(self.map.tail_cell(), self.map.head_cell(), out.len() as u64)
             .map_err(|b| self.map.corrupt(b))?;
         let n = (out.len() as u64).min(avail) as usize;
         let first = self.state.slot(0);
@@ -345,7 +360,7 @@ impl<T: ShmMessage> Consumer<T> {
     pub fn consume(&mut self, max: usize, mut f: impl FnMut(&T)) -> Result<usize, RingError> {
         let avail = self
             .state
-            .available(self.map.tail_cell(), max as u64)
+            .available(self.map.tail_cell(), self.map.head_cell(), max as u64)
             .map_err(|b| self.map.corrupt(b))?;
         let n = (max as u64).min(avail);
         for k in 0..n {
@@ -395,10 +410,26 @@ impl<T: ShmMessage> Consumer<T> {
         self.map.liveness(Role::Producer, PRODUCER_PID_OFFSET)
     }
 
+    /// Releases every message read so far to the producer now. Reads release slots
+    /// in batches (see [`protocol::ConsumerState`]): every [`protocol::lazy_release`]
+    /// messages, at every poll that finds the ring empty, and on drop.
+    pub fn flush(&mut self) {
+        self.state.flush(self.map.head_cell());
+    }
+
+    /// Messages read but not yet released to the producer.
+    pub fn pending_release(&self) -> u64 {
+        self.state.pending()
+    }
+
     /// Messages waiting right now (refreshes the producer's index).
     pub fn len(&mut self) -> Result<u64, RingError> {
         self.state
-            .available(self.map.tail_cell(), self.map.capacity + 1)
+            .available(
+                self.map.tail_cell(),
+                self.map.head_cell(),
+                self.map.capacity + 1,
+            )
             .map_err(|b| self.map.corrupt(b))
     }
 

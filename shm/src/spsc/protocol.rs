@@ -115,32 +115,70 @@ impl ProducerState {
     }
 }
 
+/// Most slots the consumer keeps read but unreleased (see [`ConsumerState`]).
+pub const MAX_LAZY_RELEASE: u64 = 64;
+
+/// The consumer's release batch for a ring of `capacity` slots: an eighth of the ring,
+/// at most [`MAX_LAZY_RELEASE`], at least 1 (no batching).
+pub fn lazy_release(capacity: u64) -> u64 {
+    (capacity / 8).clamp(1, MAX_LAZY_RELEASE)
+}
+
 /// The consumer's private state.
+///
+/// The consumer releases slots lazily: a commit publishes `head` only once `lazy`
+/// slots have been read since the last publication, and every refresh of the cached
+/// tail (the consumer ran out of known messages) first publishes whatever is pending.
+/// So while the ring stays full the producer, which refreshes its cached head on
+/// every push, finds `lazy` free slots per refresh instead of one, and the head's
+/// cache line crosses cores once per `lazy` messages instead of once per message.
+/// The producer only ever sees less room than there is (never a slot still being
+/// read), and a consumer that drains the ring publishes everything at its first empty
+/// poll; [`ConsumerState::flush`] publishes on demand (the ring end calls it on drop).
 #[derive(Debug, Clone)]
 pub struct ConsumerState {
     head: u64,
+    /// The head last published.
+    published: u64,
     cached_tail: u64,
     mask: u64,
+    lazy: u64,
 }
 
 impl ConsumerState {
-    /// Resumes at the indices found in the ring (both must already be validated).
+    /// Resumes at the indices found in the ring (both must already be validated), with
+    /// the default release batch ([`lazy_release`]).
     pub fn new(capacity: u64, head: u64, tail: u64) -> Self {
+        Self::with_lazy(capacity, head, tail, lazy_release(capacity))
+    }
+
+    /// [`ConsumerState::new`] releasing slots in batches of `lazy` (1: every commit
+    /// publishes; clamped to 1..=capacity).
+    pub fn with_lazy(capacity: u64, head: u64, tail: u64, lazy: u64) -> Self {
         debug_assert!(capacity.is_power_of_two() && head <= tail && tail - head <= capacity);
         ConsumerState {
             head,
+            published: head,
             cached_tail: tail,
             mask: capacity - 1,
+            lazy: lazy.clamp(1, capacity),
         }
     }
 
-    /// Readable slots, refreshing the cached tail only if fewer than `want` are known.
+    /// Readable slots, refreshing the cached tail only if fewer than `want` are known
+    /// (and then first publishing any slots read but not yet released to `head`).
     #[inline(always)]
-    pub fn available<I: IndexCell>(&mut self, tail: &I, want: u64) -> Result<u64, BadIndex> {
+    pub fn available<I: IndexCell>(
+        &mut self,
+        tail: &I,
+        head: &I,
+        want: u64,
+    ) -> Result<u64, BadIndex> {
         let avail = self.cached_tail - self.head;
         if avail >= want {
             return Ok(avail);
         }
+        self.flush(head);
         let t = tail.load(Ordering::Acquire);
         if t > MAX_POSITION {
             return Err(BadIndex {
@@ -173,11 +211,28 @@ impl ConsumerState {
         ((self.head + k) & self.mask) as usize
     }
 
-    /// Releases `n` read slots to the producer.
+    /// Marks `n` slots read; publishes them to the producer once `lazy` are pending.
     #[inline(always)]
     pub fn commit<I: IndexCell>(&mut self, head: &I, n: u64) {
         self.head += n;
-        head.store(self.head, Ordering::Release);
+        if self.head - self.published >= self.lazy {
+            self.published = self.head;
+            head.store(self.head, Ordering::Release);
+        }
+    }
+
+    /// Publishes every slot read so far (a no-op if none is pending).
+    #[inline(always)]
+    pub fn flush<I: IndexCell>(&mut self, head: &I) {
+        if self.published != self.head {
+            self.published = self.head;
+            head.store(self.head, Ordering::Release);
+        }
+    }
+
+    /// Slots read but not yet published to the producer.
+    pub fn pending(&self) -> u64 {
+        self.head - self.published
     }
 
     /// Position of the next message to read.
@@ -231,6 +286,41 @@ mod tests {
     }
 
     #[test]
+    fn consumer_releases_in_batches_and_on_refresh() {
+        let head = AtomicU64::new(0);
+        let tail = AtomicU64::new(0);
+        assert_eq!(lazy_release(4096), MAX_LAZY_RELEASE);
+        assert_eq!(lazy_release(64), 8);
+        assert_eq!(lazy_release(4), 1);
+        let mut p = ProducerState::new(8, 0, 0);
+        let mut c = ConsumerState::with_lazy(8, 0, 0, 3);
+        p.commit(&tail, 8);
+        assert_eq!(c.available(&tail, &head, 1), Ok(8));
+        c.commit(&head, 1);
+        c.commit(&head, 1);
+        // Two read, none released: the producer still sees a full ring.
+        assert_eq!((head.load(Ordering::Relaxed), c.pending()), (0, 2));
+        assert_eq!(p.free(&head, 1), Ok(0));
+        c.commit(&head, 1);
+        assert_eq!((head.load(Ordering::Relaxed), c.pending()), (3, 0));
+        assert_eq!(p.free(&head, 1), Ok(3));
+        // Reading on from the cache publishes nothing; running out of known messages
+        // (a refresh) publishes what is pending first.
+        c.commit(&head, 2);
+        assert_eq!(c.available(&tail, &head, 3), Ok(3));
+        assert_eq!(head.load(Ordering::Relaxed), 3);
+        assert_eq!(c.available(&tail, &head, 4), Ok(3));
+        assert_eq!(head.load(Ordering::Relaxed), 5);
+        c.commit(&head, 1);
+        c.flush(&head);
+        assert_eq!((head.load(Ordering::Relaxed), c.pending()), (6, 0));
+        // With a batch of 1, every commit publishes.
+        let mut c1 = ConsumerState::with_lazy(8, 6, 8, 1);
+        c1.commit(&head, 1);
+        assert_eq!(head.load(Ordering::Relaxed), 7);
+    }
+
+    #[test]
     fn hostile_indices_are_reported() {
         let head = AtomicU64::new(0);
         let tail = AtomicU64::new(0);
@@ -241,11 +331,14 @@ mod tests {
 
         let mut c = ConsumerState::new(4, 0, 0);
         tail.store(5, Ordering::Relaxed);
-        assert_eq!(c.available(&tail, 1).unwrap_err().field, "tail");
+        assert_eq!(c.available(&tail, &head, 1).unwrap_err().field, "tail");
         tail.store(2, Ordering::Relaxed);
-        assert_eq!(c.available(&tail, 1), Ok(2));
+        assert_eq!(c.available(&tail, &head, 1), Ok(2));
         tail.store(1, Ordering::Relaxed);
-        assert_eq!(c.available(&tail, 3).unwrap_err().why, "went backwards");
+        assert_eq!(
+            c.available(&tail, &head, 3).unwrap_err().why,
+            "went backwards"
+        );
         assert!(check_indices(4, 3, 2).is_err());
         assert!(check_indices(4, 0, 5).is_err());
         assert!(check_indices(4, 1, 5).is_ok());
@@ -257,7 +350,7 @@ mod tests {
         );
         let mut c = ConsumerState::new(4, 0, 0);
         tail.store(u64::MAX - 1, Ordering::Relaxed);
-        assert_eq!(c.available(&tail, 1).unwrap_err().field, "tail");
+        assert_eq!(c.available(&tail, &head, 1).unwrap_err().field, "tail");
         let mut p = ProducerState::new(4, 0, 4);
         head.store(u64::MAX, Ordering::Relaxed);
         assert_eq!(p.free(&head, 1).unwrap_err().field, "head");
