@@ -2,7 +2,7 @@
 
 use crate::levels::{search, LevelPool, LevelSlot, MIN_CLASS};
 use crate::sink::{BboUpdate, BookSink, LevelUpdate, Trade, TradeKind};
-use crate::table::{OrderTable, Slot, NIL};
+use crate::table::{Claim, OrderTable, Slot, NIL};
 use crate::{Bbo, BookConfig, BookStats, ConfigError, Level, Order, Side};
 
 /// One side's levels beyond the best four: a block of the level pool, sorted by key
@@ -314,7 +314,7 @@ impl Books {
 
     /// A or F: a new order at the back of its price level's queue.
     #[allow(clippy::too_many_arguments)]
-    #[inline]
+    #[inline(never)]
     pub fn add<S: BookSink>(
         &mut self,
         locate: u16,
@@ -704,11 +704,17 @@ impl Books {
             self.stats.zero_shares += 1;
             return 0;
         }
-        if self.table.find(order_ref).is_some() {
-            self.stats.duplicate_refs += 1;
-            return 0;
+        match self.table.claim_new(order_ref) {
+            Claim::Placed(i) => self.place_claimed(i, locate, side, shares, price, ts, sink),
+            Claim::Duplicate => {
+                self.stats.duplicate_refs += 1;
+                0
+            }
+            Claim::Full => {
+                self.stats.orders_dropped_table_full += 1;
+                0
+            }
         }
-        self.place_order(locate, order_ref, side, shares, price, ts, sink)
     }
 
     /// Places a checked new order (locate in range, shares > 0, reference not live).
@@ -728,6 +734,22 @@ impl Books {
             self.stats.orders_dropped_table_full += 1;
             return 0;
         };
+        self.place_claimed(i, locate, side, shares, price, ts, sink)
+    }
+
+    /// Fills in and queues an order whose slot `i` was just claimed.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn place_claimed<S: BookSink>(
+        &mut self,
+        i: u32,
+        locate: u16,
+        side: Side,
+        shares: u32,
+        price: u32,
+        ts: u64,
+        sink: &mut S,
+    ) -> Touched {
         let loc = locate as usize;
         let s = side as usize;
         let key = key_of(side, price);

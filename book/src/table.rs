@@ -89,12 +89,23 @@ impl Slot {
 /// references fill the table in runs, so a run meets the survivors of earlier laps;
 /// under half full, probe runs stay within the 31-slot neighbourhood.
 pub(crate) fn homes(capacity: usize) -> usize {
-    (2 * capacity).next_power_of_two()
+    // At least two blocks, so the block number has at least one bit (a shift below 64).
+    (2 * capacity).next_power_of_two().max(2 << BLOCK_BITS)
+}
+
+/// What [`OrderTable::claim_new`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Claim {
+    /// The key now lives in this slot.
+    Placed(u32),
+    /// The key was live already; nothing changed.
+    Duplicate,
+    /// No free slot within `max_probe` of its home; nothing changed.
+    Full,
 }
 
 pub(crate) struct OrderTable {
     pub slots: Vec<Slot>,
-    mask: u64,
     /// 64 minus the number of block-number bits (for Fibonacci hashing).
     block_shift: u32,
     max_probe: usize,
@@ -121,7 +132,6 @@ impl Clone for OrderTable {
     /// Copies into the existing slots (no allocation when the sizes match).
     fn clone_from(&mut self, source: &OrderTable) {
         self.slots.clone_from(&source.slots);
-        self.mask = source.mask;
         self.block_shift = source.block_shift;
         self.max_probe = source.max_probe;
         self.max_far = source.max_far;
@@ -138,8 +148,7 @@ impl OrderTable {
         OrderTable {
             // Writes (so faults in) every slot now, not on the hot path.
             slots: crate::mem::huge_vec(homes + max_probe + 1, Slot::EMPTY),
-            mask: homes as u64 - 1,
-            block_shift: 64 - homes.trailing_zeros().saturating_sub(BLOCK_BITS),
+            block_shift: 64 - (homes.trailing_zeros() - BLOCK_BITS),
             max_probe,
             max_far: 0,
             max_disp: 0,
@@ -159,18 +168,21 @@ impl OrderTable {
     #[inline(always)]
     pub fn home(&self, key: u64) -> usize {
         let run = key >> BLOCK_BITS;
-        // A table smaller than one block has one block (shift 64: none).
-        let block = run
-            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-            .checked_shr(self.block_shift)
-            .unwrap_or(0);
-        (((block << BLOCK_BITS) | (key & ((1 << BLOCK_BITS) - 1))) & self.mask) as usize
+        // The top bits of the scrambled run number: a block below homes >> BLOCK_BITS
+        // (there are at least two blocks, so the shift is below 64).
+        let block = run.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.block_shift;
+        ((block << BLOCK_BITS) | (key & ((1 << BLOCK_BITS) - 1))) as usize
     }
 
     /// The slot holding `key`, if live.
     #[inline(always)]
     pub fn find(&self, key: u64) -> Option<u32> {
-        let h = self.home(key);
+        self.find_from(self.home(key), key)
+    }
+
+    /// [`Self::find`] with the home slot already computed.
+    #[inline(always)]
+    fn find_from(&self, h: usize, key: u64) -> Option<u32> {
         let hop = self.slots[h].hop;
         let mut near = hop & NEAR_MASK;
         while near != 0 {
@@ -229,6 +241,26 @@ impl OrderTable {
     #[inline]
     pub fn claim(&mut self, key: u64) -> Option<u32> {
         let h = self.home(key);
+        self.claim_at(h, key)
+    }
+
+    /// [`Self::claim`] for a key that may be live already: one look at its home
+    /// answers both questions (a new order's reference is checked and placed with one
+    /// hash and one home line).
+    #[inline]
+    pub fn claim_new(&mut self, key: u64) -> Claim {
+        let h = self.home(key);
+        if self.find_from(h, key).is_some() {
+            return Claim::Duplicate;
+        }
+        match self.claim_at(h, key) {
+            Some(i) => Claim::Placed(i),
+            None => Claim::Full,
+        }
+    }
+
+    #[inline(always)]
+    fn claim_at(&mut self, h: usize, key: u64) -> Option<u32> {
         let d = if !self.slots[h].live() {
             0
         } else {
@@ -339,6 +371,41 @@ mod tests {
         for (k, s) in same.iter().zip(&slots).take(25) {
             assert_eq!(t.find(*k), Some(*s));
         }
+    }
+
+    #[test]
+    fn claim_new_places_once_and_refuses_a_live_key() {
+        let mut t = OrderTable::new(64, 32);
+        assert!(matches!(t.claim_new(42), Claim::Placed(_)));
+        let Claim::Placed(i) = t.claim_new(43) else {
+            panic!("43 not placed")
+        };
+        assert_eq!(t.claim_new(42), Claim::Duplicate);
+        assert_eq!(t.claim_new(43), Claim::Duplicate);
+        assert_eq!(t.live, 2);
+        t.release(i);
+        assert_eq!(t.claim_new(43), Claim::Placed(i));
+        // A key far from its home (past the neighbourhood) is still found as live.
+        let h0 = t.home(0);
+        let mut k = 1u64;
+        let mut same = vec![0u64];
+        while same.len() < 33 {
+            if t.home(k) == h0 {
+                same.push(k);
+            }
+            k += 1;
+        }
+        for &key in &same {
+            assert!(matches!(t.claim_new(key), Claim::Placed(_)), "key {key}");
+        }
+        assert!(t.far_placements > 0);
+        for &key in &same {
+            assert_eq!(t.claim_new(key), Claim::Duplicate, "key {key}");
+        }
+        while t.home(k) != h0 {
+            k += 1;
+        }
+        assert_eq!(t.claim_new(k), Claim::Full);
     }
 
     #[test]

@@ -299,7 +299,7 @@ impl<P: BookSink + Stamped> Core<P> {
     }
 
     /// Decodes one message and applies it to the books.
-    #[inline]
+    #[inline(always)]
     pub fn apply(&mut self, seq: u64, msg: &[u8]) {
         self.last_seq = seq;
         self.stats.messages += 1;
@@ -671,39 +671,44 @@ pub fn apply_itch_file<P: BookSink + Stamped>(
     const LATE: usize = 4;
     /// The framed messages from the current one to `AHEAD` ahead, in a ring: the
     /// stream is framed once, and both prefetch stages and the apply read from here.
+    /// `None` marks the end (a framing error ends the stream too: it is counted when
+    /// framed).
     const RING: usize = 32;
     const _: () = assert!(RING.is_power_of_two() && RING > AHEAD);
-    let mut ring: [Option<Result<&[u8], crate::itch::FramingError>>; RING] = [None; RING];
     let mut frames = LengthPrefixed::new(bytes);
+    let mut next_frame = |core: &mut Core<P>| match frames.next() {
+        Some(Ok(m)) => Some(m),
+        Some(Err(_)) => {
+            core.stats.framing_errors += 1;
+            None
+        }
+        None => None,
+    };
+    let mut ring: [Option<&[u8]>; RING] = [None; RING];
     for slot in ring.iter_mut().take(AHEAD) {
-        *slot = frames.next();
-        if let Some(Ok(m)) = slot {
+        *slot = next_frame(core);
+        if let Some(m) = *slot {
             core.prefetch(m);
         }
     }
-    for m in ring.iter().take(LATE).flatten().flatten() {
+    for m in ring.iter().take(LATE).flatten() {
         core.prefetch_late(m);
     }
     let mut seq = 0u64;
     let mut k = 0usize;
     loop {
-        let next = frames.next();
-        if let Some(Ok(m)) = next {
+        let next = next_frame(core);
+        if let Some(m) = next {
             core.prefetch(m);
         }
         ring[(k + AHEAD) % RING] = next;
-        if let Some(Ok(soon)) = ring[(k + LATE) % RING] {
+        if let Some(soon) = ring[(k + LATE) % RING] {
             core.prefetch_late(soon);
         }
-        match ring[k % RING].take() {
-            Some(Ok(msg)) => {
-                seq += 1;
-                core.apply(seq, msg);
-                every(core, seq);
-            }
-            Some(Err(_)) => core.stats.framing_errors += 1,
-            None => break,
-        }
+        let Some(msg) = ring[k % RING] else { break };
+        seq += 1;
+        core.apply(seq, msg);
+        every(core, seq);
         k += 1;
     }
 }

@@ -283,3 +283,44 @@ fn a_capture_with_garbage_frames_counts_them_by_reason_and_loses_nothing() {
         junk / 2
     );
 }
+
+/// `apply_itch_file` frames the stream once into its prefetch ring: every message is
+/// applied once, in order, for streams shorter and longer than the ring, and a
+/// truncated last record is counted as a framing error (and ends the stream).
+#[test]
+fn apply_itch_file_applies_every_message_once_and_counts_a_truncated_tail() {
+    let g = Generator::new(GenConfig {
+        messages: 200,
+        seed: 7,
+        symbols: 3,
+        ..GenConfig::default()
+    })
+    .unwrap();
+    let mut raw = Vec::new();
+    gen::write_itch(g, &mut raw, |_| {}).unwrap();
+    let frames: Vec<&[u8]> = LengthPrefixed::new(&raw).map(Result::unwrap).collect();
+    assert_eq!(frames.len(), 200);
+    let fcfg = FeedConfig {
+        books: small_books(),
+        ..FeedConfig::default()
+    };
+    for keep in [0usize, 1, 5, 16, 17, 31, 32, 33, 200] {
+        // The first `keep` messages, then (if any are left) half of the next record.
+        let end: usize = frames[..keep].iter().map(|m| 2 + m.len()).sum();
+        let cut = if keep < frames.len() {
+            end + 1 + frames[keep].len() / 2
+        } else {
+            end
+        };
+        let mut f = Feed::new(&fcfg, NullSink).unwrap();
+        let mut seen = Vec::new();
+        apply_itch_file(&mut f.core, &raw[..cut], |_, seq| seen.push(seq));
+        assert_eq!(seen, (1..=keep as u64).collect::<Vec<_>>(), "keep {keep}");
+        assert_eq!(f.core.stats.messages, keep as u64, "keep {keep}");
+        assert_eq!(
+            f.core.stats.framing_errors,
+            u64::from(keep < frames.len()),
+            "keep {keep}"
+        );
+    }
+}
