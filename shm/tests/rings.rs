@@ -90,6 +90,15 @@ fn spsc_consumer_releases_slots_in_batches_on_empty_and_on_drop() {
     c.flush();
     assert_eq!(c.pending_release(), 0);
     assert_eq!(p.free_slots().unwrap(), cap - 2);
+    // One at a time: every pop releases its slot before the message is returned.
+    assert_eq!(c.release_batch(), lazy);
+    c.set_release_batch(1);
+    assert_eq!(c.release_batch(), 1);
+    for i in cap + 3..cap + 5 {
+        assert_eq!(c.try_pop().unwrap().unwrap().seq, i);
+        assert_eq!(c.pending_release(), 0);
+    }
+    assert_eq!(p.free_slots().unwrap(), cap);
 }
 
 #[test]

@@ -417,6 +417,25 @@ impl<T: ShmMessage> Consumer<T> {
         self.state.flush(self.map.head_cell());
     }
 
+    /// Sets how many read messages are released to the producer at once (clamped to
+    /// 1..=capacity; the default is [`protocol::lazy_release`] of the capacity).
+    ///
+    /// The choice is about a consumer that dies: up to a batch of messages it had read
+    /// is not yet released, so the next consumer to attach reads them again
+    /// (at-least-once, which suits event and journal rings). With 1, every pop releases
+    /// its slot before returning the message, so a message is never read twice and one
+    /// being handled when the consumer dies is lost (at-most-once: an order ring whose
+    /// consumer does not de-duplicate wants this).
+    pub fn set_release_batch(&mut self, n: u64) {
+        self.state.flush(self.map.head_cell());
+        self.state.set_lazy(n);
+    }
+
+    /// The release batch (see [`Consumer::set_release_batch`]).
+    pub fn release_batch(&self) -> u64 {
+        self.state.lazy()
+    }
+
     /// Messages read but not yet released to the producer.
     pub fn pending_release(&self) -> u64 {
         self.state.pending()

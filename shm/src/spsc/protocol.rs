@@ -221,6 +221,17 @@ impl ConsumerState {
         }
     }
 
+    /// Changes the release batch (clamped to 1..=capacity); pending slots stay pending
+    /// until the next commit or refresh.
+    pub fn set_lazy(&mut self, lazy: u64) {
+        self.lazy = lazy.clamp(1, self.mask + 1);
+    }
+
+    /// The release batch.
+    pub fn lazy(&self) -> u64 {
+        self.lazy
+    }
+
     /// Publishes every slot read so far (a no-op if none is pending).
     #[inline(always)]
     pub fn flush<I: IndexCell>(&mut self, head: &I) {
