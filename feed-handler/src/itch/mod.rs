@@ -100,7 +100,7 @@ macro_rules! messages {
         /// type's; field values (sides, codes) are not validated, so a view's
         /// accessors return them raw, or as `Option` where there is a typed form (such
         /// as `side()`). Never allocates, never panics.
-        #[inline]
+        #[inline(always)]
         pub fn parse(msg: &[u8]) -> Result<Message<'_>, ItchError> {
             let Some(&ty) = msg.first() else {
                 return Err(ItchError::Empty);
