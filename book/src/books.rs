@@ -314,6 +314,8 @@ impl Books {
 
     /// A or F: a new order at the back of its price level's queue.
     #[allow(clippy::too_many_arguments)]
+    // Out of line on purpose: inlined into a replay loop it cost 22 more instructions
+    // per message there (register pressure; callgrind, see docs/PERFORMANCE.md).
     #[inline(never)]
     pub fn add<S: BookSink>(
         &mut self,
@@ -441,7 +443,13 @@ impl Books {
             self.requeue(old, new_ref, shares, ts, sink)
         } else {
             let t = self.remove_order(old, ts, sink);
-            t | self.place_order(o.locate, new_ref, o.side(), shares, price, ts, sink)
+            t | match self.table.claim(new_ref) {
+                Some(i) => self.place_claimed(i, o.locate, o.side(), shares, price, ts, sink),
+                None => {
+                    self.stats.orders_dropped_table_full += 1;
+                    0
+                }
+            }
         };
         self.finish(o.locate as usize, t, ts, sink);
     }
@@ -715,26 +723,6 @@ impl Books {
                 0
             }
         }
-    }
-
-    /// Places a checked new order (locate in range, shares > 0, reference not live).
-    #[allow(clippy::too_many_arguments)]
-    #[inline(always)]
-    fn place_order<S: BookSink>(
-        &mut self,
-        locate: u16,
-        order_ref: u64,
-        side: Side,
-        shares: u32,
-        price: u32,
-        ts: u64,
-        sink: &mut S,
-    ) -> Touched {
-        let Some(i) = self.table.claim(order_ref) else {
-            self.stats.orders_dropped_table_full += 1;
-            return 0;
-        };
-        self.place_claimed(i, locate, side, shares, price, ts, sink)
     }
 
     /// Fills in and queues an order whose slot `i` was just claimed.
