@@ -60,7 +60,7 @@ mod sink;
 mod stats;
 mod table;
 
-pub use books::{Books, Depth, OrdersAtLevel};
+pub use books::{Books, Depth, OrdersAtLevel, Prefetched};
 pub use config::{BookConfig, ConfigError};
 pub use sink::{BboUpdate, BookSink, LevelUpdate, NullSink, Trade, TradeKind};
 pub use stats::BookStats;

@@ -211,27 +211,38 @@ impl OrderTable {
     }
 
     /// Starts loading the home slot of `key` (a prefetch: nothing waits for it), so a
-    /// lookup soon after finds it in cache.
+    /// lookup soon after finds it in cache. Returns the home, for
+    /// [`Self::touch_neighbours`].
     #[inline(always)]
-    pub fn touch(&self, key: u64) {
+    pub fn touch(&self, key: u64) -> usize {
         let h = self.home(key);
         if let Some(s) = self.slots.get(h) {
             hotpath_hw::mem::prefetch(s);
         }
+        h
     }
 
-    /// Second stage of a prefetch: finds `key` (its slot should be in cache by now, from
-    /// [`Self::touch`] a few messages earlier) and starts loading its queue neighbours,
-    /// which a delete or full execution will unlink.
+    /// Second stage of a prefetch: reads home slot `h` (from [`Self::touch`] a few
+    /// messages earlier, so in cache by now) and starts loading the queue neighbours
+    /// of the first order in its neighbourhood, which a delete or full execution will
+    /// unlink. That order is not checked to be `key`'s: under half full it nearly
+    /// always is, a wrong guess only loads lines nobody needs, and the check would be
+    /// a branch on data. With `wanted` false the prefetches go to the home line itself
+    /// (already loaded), chosen without a branch.
     #[inline(always)]
-    pub fn touch_neighbours(&self, key: u64) {
-        if let Some(i) = self.find(key) {
-            let s = &self.slots[i as usize];
-            for n in [s.prev, s.next] {
-                if let Some(ns) = self.slots.get(n as usize) {
-                    hotpath_hw::mem::prefetch(ns);
-                }
-            }
+    pub fn touch_neighbours(&self, h: usize, wanted: bool) {
+        let Some(home) = self.slots.get(h) else {
+            return;
+        };
+        // An empty neighbourhood gives h + 31 (a spill slot at worst: there are
+        // max_probe >= 32 of them).
+        let d = (home.hop | FAR).trailing_zeros() as usize;
+        let i = h + if wanted { d } else { 0 };
+        let last = self.slots.len() - 1;
+        let s = &self.slots[i.min(last)];
+        for n in [s.prev, s.next] {
+            let j = if wanted { (n as usize).min(last) } else { h };
+            hotpath_hw::mem::prefetch(&self.slots[j]);
         }
     }
 
