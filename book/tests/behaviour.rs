@@ -238,6 +238,59 @@ fn extreme_prices_sort_correctly() {
     assert_eq!(asks, vec![0, 1, u32::MAX - 1, u32::MAX]);
 }
 
+/// A level's sort key is 0 for a bid at price 0 and for an ask at `u32::MAX`, the
+/// same key an empty inline rank holds: such a level must still be found (and joined,
+/// not duplicated) whichever rank it sits at, in the record or in the pool.
+#[test]
+fn key_zero_levels_are_found_at_every_rank() {
+    for (side, worst, better) in [
+        (Side::Buy, 0u32, [9u32, 8, 7, 6, 5]),
+        (
+            Side::Sell,
+            u32::MAX,
+            [
+                u32::MAX - 9,
+                u32::MAX - 8,
+                u32::MAX - 7,
+                u32::MAX - 6,
+                u32::MAX - 5,
+            ],
+        ),
+    ] {
+        let mut b = books();
+        let mut next_ref = 1u64;
+        let mut add = |b: &mut Books, price: u32| {
+            b.add(L, next_ref, side, 10, price, 0, &mut NullSink);
+            next_ref += 1;
+            next_ref - 1
+        };
+        // With 0 to 5 better levels in front of it: at ranks 0..3, then in the pool.
+        for n in 0..=better.len() {
+            b.reset();
+            for &p in &better[..n] {
+                add(&mut b, p);
+            }
+            let first = add(&mut b, worst);
+            let second = add(&mut b, worst);
+            let depth: Vec<Level> = b.depth(L, side).collect();
+            assert_eq!(depth.len(), n + 1, "{side:?} behind {n}: {depth:?}");
+            assert_eq!(depth[n], lvl(worst, 20, 2), "{side:?} behind {n}");
+            assert_eq!(
+                b.orders_at_level(L, side, worst).collect::<Vec<_>>(),
+                vec![(first, 10), (second, 10)]
+            );
+            // Emptied, it goes, and the ranks behind it read as empty again.
+            b.delete(L, first, 0, &mut NullSink);
+            b.delete(L, second, 0, &mut NullSink);
+            assert_eq!(b.level_count(L, side), n, "{side:?} behind {n}");
+            let again = add(&mut b, worst);
+            assert_eq!(b.depth(L, side).nth(n), Some(lvl(worst, 10, 1)));
+            assert_eq!(b.order(again).map(|o| o.price), Some(worst));
+            assert_eq!(b.stats().live_levels, n as u64 + 1);
+        }
+    }
+}
+
 #[test]
 fn deep_books_grow_their_pool_block() {
     let mut b = books();
