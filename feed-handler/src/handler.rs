@@ -695,10 +695,14 @@ pub fn apply_itch_file<P: BookSink + Stamped>(
         }
         None => None,
     };
+    // Frames the next message and starts its first prefetch stage.
+    let mut next_entry = |core: &mut Core<P>| {
+        let m = next_frame(core);
+        (m, m.map(|m| core.prefetch(m)).unwrap_or_default())
+    };
     let mut ring: [(Option<&[u8]>, Prefetched); RING] = [(None, Prefetched::default()); RING];
     for slot in ring.iter_mut().take(AHEAD) {
-        let m = next_frame(core);
-        *slot = (m, m.map(|m| core.prefetch(m)).unwrap_or_default());
+        *slot = next_entry(core);
     }
     for (m, p) in ring.iter().take(LATE) {
         if let Some(m) = m {
@@ -708,8 +712,7 @@ pub fn apply_itch_file<P: BookSink + Stamped>(
     let mut seq = 0u64;
     let mut k = 0usize;
     loop {
-        let next = next_frame(core);
-        ring[(k + AHEAD) % RING] = (next, next.map(|m| core.prefetch(m)).unwrap_or_default());
+        ring[(k + AHEAD) % RING] = next_entry(core);
         if let (Some(soon), p) = ring[(k + LATE) % RING] {
             core.prefetch_late(soon, p);
         }
