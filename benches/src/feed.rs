@@ -28,6 +28,7 @@ use hotpath_shm::md::MdEvent;
 use serde::{Deserialize, Serialize};
 
 use crate::machine::Machine;
+use crate::memprobe::{self, MemProbe};
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -38,6 +39,8 @@ pub struct FeedBenchConfig {
     pub rounds: u32,
     /// Directory for the market-data ring of the end-to-end pass.
     pub shm_dir: PathBuf,
+    /// Region of the memory probe, MiB (see [`memprobe`]).
+    pub probe_mib: usize,
 }
 
 impl Default for FeedBenchConfig {
@@ -48,6 +51,7 @@ impl Default for FeedBenchConfig {
             symbols: 100,
             rounds: 3,
             shm_dir: crate::ring::default_shm_dir(),
+            probe_mib: 256,
         }
     }
 }
@@ -77,6 +81,9 @@ pub struct FeedReport {
     pub target_decode_2x_itchy: bool,
     pub target_book_mean_le_50ns: bool,
     pub generate_seconds: f64,
+    /// Random loads over 256 MiB (the order table's size) measured just before the
+    /// passes: what a miss cost during this run.
+    pub memory: MemProbe,
     pub machine: Machine,
 }
 
@@ -206,6 +213,11 @@ pub fn run_on(
     if n == 0 {
         return Err("empty stream".into());
     }
+    status(&format!(
+        "memory: timing random loads over {} MiB",
+        cfg.probe_mib
+    ));
+    let memory = memprobe::probe(cfg.probe_mib, 2_000_000);
     status("decode: checking both decoders agree");
     let (h, i) = (hotpath_checksum(raw), itchy_checksum(raw));
     if h != i {
@@ -332,6 +344,7 @@ pub fn run_on(
         target_decode_2x_itchy: itchy >= 2.0 * decode,
         target_book_mean_le_50ns: book_mean <= 50.0,
         generate_seconds,
+        memory,
         machine: Machine::detect(),
     })
 }
@@ -351,6 +364,11 @@ pub fn print_table(r: &FeedReport, out: &mut dyn std::io::Write) -> std::io::Res
     writeln!(out, "feed benchmark: {} generated messages ({} bytes, {} symbols, seed {}, peak {} live orders)",
         thousands(r.messages), thousands(r.bytes), r.symbols, r.seed, thousands(r.peak_live_orders))?;
     writeln!(out, "machine: {}", r.machine.summary())?;
+    writeln!(
+        out,
+        "memory now: a random load over {} MiB takes {:.0} ns alone, {:.1} ns with 8 in flight",
+        r.memory.region_mib, r.memory.dependent_load_ns, r.memory.parallel8_load_ns
+    )?;
     writeln!(
         out,
         "\ndecode only, ns/message (median of {} rounds)",
@@ -403,5 +421,44 @@ fn met(b: bool) -> &'static str {
         "met"
     } else {
         "NOT met"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_small_run_reports_every_pass() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = FeedBenchConfig {
+            messages: 200_000,
+            rounds: 1,
+            shm_dir: dir.path().join("shm"),
+            probe_mib: 8,
+            ..FeedBenchConfig::default()
+        };
+        let r = run(&cfg, |_| {}).unwrap();
+        assert_eq!(r.messages, 200_000);
+        assert!(r.decode_ns_per_msg > 0.0 && r.itchy_decode_ns_per_msg > 0.0);
+        assert!(r.book_ns_per_msg > 0.0 && r.book_ns_p50 <= r.book_ns_p999);
+        assert!(r.replay_events_published > 0 && r.replay_packets > 0);
+        assert_eq!(r.memory.region_mib, 8);
+        assert!(r.memory.dependent_load_ns > 0.0);
+        let json = serde_json::to_value(&r).unwrap();
+        for key in [
+            "decode_ns_per_msg",
+            "itchy_decode_ns_per_msg",
+            "book_ns_per_msg",
+            "book_ns_p99",
+            "replay_msgs_per_s",
+            "memory",
+        ] {
+            assert!(json.get(key).is_some(), "{key} missing");
+        }
+        let mut table = Vec::new();
+        print_table(&r, &mut table).unwrap();
+        let table = String::from_utf8(table).unwrap();
+        assert!(table.contains("memory now"), "{table}");
     }
 }

@@ -4,6 +4,8 @@
 //! - [`feed`]: the feed benchmark: decode vs itchy, decode+book, end-to-end replay.
 //! - [`fmt`]: number formatting for tables.
 //! - [`machine`]: what machine a report was measured on.
+//! - [`memprobe`]: what a cache miss costs on it right now (reported with the feed
+//!   benchmark).
 //! - [`ring`]: the ring benchmark: round-trip latency (HdrHistogram) and throughput of
 //!   hotpath's shm SPSC ring, in-process and cross-process, against a raw cache-line
 //!   ping-pong (the physical floor), `rtrb` and crossbeam's `ArrayQueue`.
@@ -14,5 +16,6 @@
 pub mod feed;
 pub mod fmt;
 pub mod machine;
+pub mod memprobe;
 pub mod ring;
 pub mod sources;
