@@ -81,8 +81,8 @@ pub struct FeedReport {
     pub target_decode_2x_itchy: bool,
     pub target_book_mean_le_50ns: bool,
     pub generate_seconds: f64,
-    /// Random loads over 256 MiB (the order table's size) measured just before the
-    /// passes: what a miss cost during this run.
+    /// Random loads over `probe_mib` MiB (256 by default, the order table's size)
+    /// measured just before the passes: what a miss cost during this run.
     pub memory: MemProbe,
     pub machine: Machine,
 }

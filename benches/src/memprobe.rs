@@ -1,7 +1,7 @@
 //! What a cache miss costs on this machine right now: random loads over a region far
 //! bigger than any cache, one at a time (latency) and eight independent chains at a
-//! time (what overlapping misses buys). Reported with the feed benchmark, whose
-//! decode + book time is mostly such misses, so that its figures can be read against
+//! time (what overlapping misses buys). Reported with the feed benchmark, much of
+//! whose decode + book time is such misses, so that its figures can be read against
 //! the memory the run had (the VMs here have slow and fast spells, and an effective
 //! last-level cache of a few MiB whatever `lscpu` says).
 
@@ -18,7 +18,8 @@ pub struct MemProbe {
     pub parallel8_load_ns: f64,
 }
 
-/// Bytes per line; each line holds the index of the next line to visit.
+/// `u64` words per 64-byte line; a line's first word holds the index of the next
+/// line to visit.
 const LINE_WORDS: usize = 8;
 
 /// A single cycle through `lines` lines in random order (Sattolo's algorithm, so
