@@ -212,7 +212,7 @@ impl Books {
         Ok(Books {
             table: OrderTable::new(cfg.order_capacity, cfg.max_probe),
             pool: LevelPool::new(cfg.max_levels),
-            recs: crate::mem::huge_vec(cfg.max_locates, Rec::EMPTY),
+            recs: hotpath_hw::mem::huge_vec(cfg.max_locates, Rec::EMPTY),
             stats: BookStats::default(),
             cfg,
             last_system_event: None,

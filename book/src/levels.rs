@@ -105,7 +105,7 @@ impl Clone for LevelPool {
 impl LevelPool {
     pub fn new(max_levels: usize) -> LevelPool {
         LevelPool {
-            lv: crate::mem::huge_vec(max_levels, LevelSlot::EMPTY),
+            lv: hotpath_hw::mem::huge_vec(max_levels, LevelSlot::EMPTY),
             free: [NIL; CLASSES],
             bump: 0,
             in_blocks: 0,

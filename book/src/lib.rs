@@ -55,7 +55,6 @@
 mod books;
 mod config;
 mod levels;
-mod mem;
 mod sink;
 mod stats;
 mod table;

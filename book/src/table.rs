@@ -147,7 +147,7 @@ impl OrderTable {
         let homes = homes(capacity);
         OrderTable {
             // Writes (so faults in) every slot now, not on the hot path.
-            slots: crate::mem::huge_vec(homes + max_probe + 1, Slot::EMPTY),
+            slots: hotpath_hw::mem::huge_vec(homes + max_probe + 1, Slot::EMPTY),
             block_shift: 64 - (homes.trailing_zeros() - BLOCK_BITS),
             max_probe,
             max_far: 0,

@@ -27,6 +27,16 @@ pub fn advise_huge_pages<T>(region: &[T]) -> bool {
     rc == 0
 }
 
+/// A vector of `n` copies of `fill`, allocated, advised onto huge pages, then filled
+/// (touched) in that order, so the kernel backs it with 2 MiB pages where transparent
+/// huge pages allow it, and nothing faults in later on a hot path.
+pub fn huge_vec<T: Clone>(n: usize, fill: T) -> Vec<T> {
+    let mut v = Vec::with_capacity(n);
+    advise_huge_pages(v.spare_capacity_mut());
+    v.resize(n, fill);
+    v
+}
+
 /// Starts loading the cache line of `r` into all cache levels without waiting.
 #[inline(always)]
 pub fn prefetch<T>(r: &T) {
