@@ -149,7 +149,7 @@ pub fn run(_shm: &ShmArgs, cmd: BenchCommand) -> CmdResult {
             let report = ring::run(&cfg, &spawn_echo)?;
             ring::print_table(&report, &mut std::io::stderr())?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                outln!("{}", serde_json::to_string_pretty(&report)?);
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -170,7 +170,7 @@ pub fn run(_shm: &ShmArgs, cmd: BenchCommand) -> CmdResult {
             let report = hotpath_benches::feed::run(&cfg, |s| eprintln!("  {s}"))?;
             hotpath_benches::feed::print_table(&report, &mut std::io::stderr())?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                outln!("{}", serde_json::to_string_pretty(&report)?);
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -202,7 +202,7 @@ pub fn run(_shm: &ShmArgs, cmd: BenchCommand) -> CmdResult {
             let report = sources::run(&cfg, |s| eprintln!("  {s}"))?;
             sources::print_table(&report, &mut std::io::stderr())?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
+                outln!("{}", serde_json::to_string_pretty(&report)?);
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -202,22 +202,22 @@ pub fn run(shm: &ShmArgs, args: &DemoArgs) -> CmdResult {
     );
     let (received, seq_errors) = (c("events_received"), c("sequence_errors"));
     let (ticks_received, ticks_lost) = (c("ticks_received"), c("ticks_lost"));
-    println!(
+    outln!(
         "hotpath demo summary ({elapsed:.1} s, instance `{}`):",
         shm.instance
     );
-    println!(
+    outln!(
         "  events sent      {:>14}  ({}/s), dropped because the ring was full: {}",
         thousands(sent),
         rate(Some(sent as f64 / elapsed)),
         thousands(dropped)
     );
-    println!(
+    outln!(
         "  events received  {:>14}  sequence errors: {}",
         thousands(received),
         seq_errors
     );
-    println!(
+    outln!(
         "  ticks published  {:>14}  received {}, lost to laps {}",
         thousands(ticks),
         thousands(ticks_received),
@@ -229,9 +229,9 @@ pub fn run(shm: &ShmArgs, args: &DemoArgs) -> CmdResult {
         && seq_errors == 0
         && ticks_received + ticks_lost == ticks;
     if ok {
-        println!("  result: OK (every event delivered once and in order; every tick received or counted lost)");
+        outln!("  result: OK (every event delivered once and in order; every tick received or counted lost)");
     } else {
-        println!(
+        outln!(
             "  result: FAILED (producer exit ok: {producer_ok}, consumer exit ok: {consumer_ok})"
         );
     }

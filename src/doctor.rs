@@ -344,9 +344,9 @@ pub fn run(args: &DoctorArgs) -> CmdResult {
     }
     let report = diagnose(&args.root, args.cores.clone(), args.nic.as_deref());
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", render(&report));
+        out!("{}", render(&report));
     }
     Ok(if report.fail > 0 {
         ExitCode::from(1)

@@ -403,27 +403,27 @@ pub fn replay_cmd(args: &ReplayArgs) -> CmdResult {
         end_of_session: session.as_ref().map(|(s, _)| s.end_of_session),
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        outln!("{}", serde_json::to_string_pretty(&summary)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!(
+    outln!(
         "{}: {} messages in {:.3} s ({} messages/s)",
         input.display(),
         thousands(summary.messages),
         secs,
         thousands(summary.messages_per_s as u64)
     );
-    println!("\n{:<6} {:<44} {:>14}", "TYPE", "NAME", "COUNT");
+    outln!("\n{:<6} {:<44} {:>14}", "TYPE", "NAME", "COUNT");
     for (t, n) in f.type_counts() {
-        println!(
+        outln!(
             "{:<6} {:<44} {:>14}",
             t as char,
             itch::type_name(t).unwrap_or("?"),
             thousands(n)
         );
     }
-    println!();
-    let row = |k: &str, v: u64| println!("{k:<51} {:>14}", thousands(v));
+    outln!();
+    let row = |k: &str, v: u64| outln!("{k:<51} {:>14}", thousands(v));
     row("unknown message types (skipped)", f.unknown_type);
     row("wrong-length messages (skipped)", f.bad_length);
     row("unknown order references", b.unknown_refs);
@@ -445,7 +445,7 @@ pub fn replay_cmd(args: &ReplayArgs) -> CmdResult {
         );
     }
     if let Some(p) = &args.dump_book {
-        println!("\nbooks written to {}", p.display());
+        outln!("\nbooks written to {}", p.display());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,9 @@
 //! `hotpath`: the one CLI of the appliance.
 #![forbid(unsafe_code)]
 
+#[macro_use]
+mod out;
+
 mod bench;
 mod demo;
 mod doctor;
@@ -96,6 +99,9 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
+            if let Some(code) = out::quiet_exit(e.as_ref()) {
+                return code;
+            }
             eprintln!("hotpath: error: {e}");
             let mut source = e.source();
             while let Some(s) = source {

@@ -185,18 +185,18 @@ pub fn run(shm: &ShmArgs, args: &RunArgs) -> CmdResult {
 
     let c = |n: &str| counters.get("feed", n).unwrap_or(0);
     let delivered = c("messages");
-    println!(
+    outln!(
         "hotpath run summary ({secs:.1} s, instance `{}`):",
         shm.instance
     );
-    println!(
+    outln!(
         "  exchange   {} messages in {} packets at {}/s; {} packets dropped on the wire",
         thousands(messages),
         thousands(sent.packets),
         thousands(args.rate),
         thousands(sent.a.dropped)
     );
-    println!(
+    outln!(
         "  feed       {} messages delivered in sequence ({}/s), {} gaps, {} re-requests, {} recovered, {} lost",
         thousands(delivered),
         thousands((delivered as f64 / secs) as u64),
@@ -205,13 +205,13 @@ pub fn run(shm: &ShmArgs, args: &RunArgs) -> CmdResult {
         thousands(c("messages_recovered")),
         c("messages_lost")
     );
-    println!(
+    outln!(
         "  books      {} live orders at the close, {} unknown references, {} crossed",
         thousands(c("live_orders")),
         c("unknown_refs"),
         c("crossed")
     );
-    println!(
+    outln!(
         "  md ring    {} events read: {} BBO, {} level, {} trade, {} status; {} lost to laps",
         thousands(by_kind.iter().sum()),
         thousands(by_kind[KIND_BBO as usize]),
@@ -220,7 +220,7 @@ pub fn run(shm: &ShmArgs, args: &RunArgs) -> CmdResult {
         thousands(by_kind[KIND_STATUS as usize]),
         lost
     );
-    println!(
+    outln!(
         "  latency    packet received -> event read by the consumer: p50 {} us, p99 {} us, p99.9 {} us",
         age.value_at_quantile(0.5) / 1000,
         age.value_at_quantile(0.99) / 1000,
@@ -233,9 +233,9 @@ pub fn run(shm: &ShmArgs, args: &RunArgs) -> CmdResult {
         && lost == 0
         && c("published") == by_kind.iter().sum::<u64>();
     if ok {
-        println!("  result: OK (every message delivered once and in order; every event read)");
+        outln!("  result: OK (every message delivered once and in order; every event read)");
     } else {
-        println!("  result: FAILED (feed exit ok: {feed_ok})");
+        outln!("  result: FAILED (feed exit ok: {feed_ok})");
     }
     drop(md);
     hotpath_shm::dir::clean(&dir, false)?;

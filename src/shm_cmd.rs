@@ -137,11 +137,11 @@ pub fn run(shm: &ShmArgs, cmd: ShmCommand) -> CmdResult {
                 }
             }
             if json {
-                println!("{}", serde_json::to_string_pretty(&rows)?);
+                outln!("{}", serde_json::to_string_pretty(&rows)?);
                 return Ok(ExitCode::SUCCESS);
             }
             if rows.is_empty() {
-                println!(
+                outln!(
                     "no shm objects under {}",
                     if all {
                         shm.shm_root.clone()
@@ -152,7 +152,7 @@ pub fn run(shm: &ShmArgs, cmd: ShmCommand) -> CmdResult {
                 );
                 return Ok(ExitCode::SUCCESS);
             }
-            println!(
+            outln!(
                 "{:<12} {:<22} {:<9} {:<16} {:>10} {:>10} {:>12} {:<16} {:<8}",
                 "INSTANCE",
                 "NAME",
@@ -166,10 +166,10 @@ pub fn run(shm: &ShmArgs, cmd: ShmCommand) -> CmdResult {
             );
             for r in rows {
                 if let Some(e) = &r.error {
-                    println!("{:<12} {:<22} INVALID: {e}", r.instance, r.name);
+                    outln!("{:<12} {:<22} INVALID: {e}", r.instance, r.name);
                     continue;
                 }
-                println!(
+                outln!(
                     "{:<12} {:<22} {:<9} {:<16} {:>10} {:>10} {:>12} {:<16} {:<8}",
                     r.instance,
                     r.name,
@@ -192,7 +192,7 @@ pub fn run(shm: &ShmArgs, cmd: ShmCommand) -> CmdResult {
                     match outcome {
                         CleanOutcome::Removed => {
                             removed += 1;
-                            println!(
+                            outln!(
                                 "{} {}",
                                 if dry_run { "would remove" } else { "removed" },
                                 path.display()
@@ -200,12 +200,12 @@ pub fn run(shm: &ShmArgs, cmd: ShmCommand) -> CmdResult {
                         }
                         CleanOutcome::KeptAlive => {
                             kept += 1;
-                            println!("kept (owner alive) {}", path.display());
+                            outln!("kept (owner alive) {}", path.display());
                         }
                     }
                 }
             }
-            println!(
+            outln!(
                 "{removed} {}, {kept} kept",
                 if dry_run { "to remove" } else { "removed" }
             );

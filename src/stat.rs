@@ -462,7 +462,7 @@ pub fn run(shm: &ShmArgs, args: &StatArgs) -> CmdResult {
     let interval = Duration::from_millis(args.interval_ms);
     if args.prometheus {
         let dir = check_instance(shm)?;
-        print!("{}", render_prometheus(&sample(&shm.instance, &dir)?));
+        out!("{}", render_prometheus(&sample(&shm.instance, &dir)?));
         return Ok(ExitCode::SUCCESS);
     }
     if let Some(addr) = &args.listen {
@@ -475,9 +475,9 @@ pub fn run(shm: &ShmArgs, args: &StatArgs) -> CmdResult {
         std::thread::sleep(interval);
         let snap = with_rates(sample(&shm.instance, &dir)?, &first);
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&snap)?);
+            outln!("{}", serde_json::to_string_pretty(&snap)?);
         } else {
-            print!("{}", render_table(&snap));
+            out!("{}", render_table(&snap));
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -508,7 +508,7 @@ pub fn run(shm: &ShmArgs, args: &StatArgs) -> CmdResult {
 fn serve(instance: &str, dir: &Path, addr: &str) -> CmdResult {
     let listener = TcpListener::bind(addr).map_err(|e| format!("--listen {addr}: {e}"))?;
     let local = listener.local_addr()?;
-    println!("hotpath stat: serving Prometheus metrics on http://{local}/metrics");
+    outln!("hotpath stat: serving Prometheus metrics on http://{local}/metrics");
     std::io::stdout().flush()?;
     for conn in listener.incoming() {
         let Ok(conn) = conn else { continue };

@@ -406,3 +406,38 @@ fn the_shm_demo_finishes_on_its_own_with_a_checked_summary() {
         .unwrap();
     assert!(sent >= 100_000, "about 2 s at 100k/s: {sent}");
 }
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    let env = Env::new("pipe");
+    let day = env.root.path().join("day.itch");
+    let gen = env.run(&[
+        "gen",
+        "--messages",
+        "2000",
+        "--seed",
+        "3",
+        "--out",
+        day.to_str().unwrap(),
+    ]);
+    assert!(gen.status.success(), "{gen:?}");
+    for extra in [&[][..], &["--json"][..]] {
+        // The reader is gone before the command writes a byte (`... | head -0`).
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = env
+            .cmd()
+            .args(["replay", day.to_str().unwrap()])
+            .args(extra)
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(141), "{extra:?}: {stderr}");
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+            "{extra:?}: {stderr}"
+        );
+    }
+}
