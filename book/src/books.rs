@@ -151,6 +151,11 @@ fn link_tail(slots: &mut [Slot], i: u32, lvl: &mut LevelSlot) {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Prefetched(usize);
 
+impl Prefetched {
+    /// Nothing prefetched (home slot 0, harmless to look at).
+    pub const NONE: Prefetched = Prefetched(0);
+}
+
 /// L3 order books for every stock locate, built from ITCH-style events.
 ///
 /// Everything is allocated in [`Books::new`]; no method allocates afterwards. See the

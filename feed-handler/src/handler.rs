@@ -15,9 +15,14 @@ use hotpath_book::{
 use hotpath_shm::broadcast::Publisher;
 use hotpath_shm::md::{MdEvent, KIND_BBO, KIND_LEVEL, KIND_STATUS, KIND_TRADE};
 
-use crate::itch::{self, ItchError, LengthPrefixed, Message};
+use crate::itch::{
+    self, AddOrder, AddOrderMpid, ItchError, LengthPrefixed, NonCrossTrade, OrderCancel,
+    OrderDelete, OrderExecuted, OrderExecutedWithPrice, OrderReplace, StockDirectory,
+    StockTradingAction, SystemEvent, View,
+};
 use crate::moldudp64::{self, Action, Line, Rejected, Session, SessionConfig};
 use crate::source::{PacketSource, RxMeta, SourceError};
+use zerocopy::FromBytes;
 
 /// Message counts by ITCH type and what was skipped, by reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -310,113 +315,192 @@ impl<P: BookSink + Stamped> Core<P> {
     }
 
     /// Decodes one message and applies it to the books.
+    ///
+    /// One jump on the type byte does both the decode and the dispatch: each arm
+    /// takes its type's view (the exact-length check) and applies it. Parsing into a
+    /// [`Message`] first and matching that would jump on the type twice per message.
     #[inline(always)]
     pub fn apply(&mut self, seq: u64, msg: &[u8]) {
         self.last_seq = seq;
         self.stats.messages += 1;
-        let m = match itch::parse(msg) {
-            Ok(m) => m,
-            Err(ItchError::UnknownType { .. }) => {
-                self.stats.unknown_type += 1;
-                return;
-            }
-            Err(ItchError::BadLength { .. }) => {
-                self.stats.bad_length += 1;
-                return;
-            }
-            Err(ItchError::Empty) => {
-                self.stats.empty += 1;
-                return;
-            }
+        let Some(&ty) = msg.first() else {
+            self.stats.empty += 1;
+            return;
         };
-        self.stats.by_type[msg[0] as usize] += 1;
-        let locate = m.header().stock_locate();
-        if let Some(f) = &mut self.filter {
-            if let Message::StockDirectory(r) = m {
-                let admit = f.admits(&r.stock());
-                f.enabled[locate as usize] = admit;
+        match ty {
+            AddOrder::TYPE => {
+                if let Some((a, p, b, st)) = self.accept::<AddOrder>(msg) {
+                    match a.side() {
+                        Some(side) => b.add(
+                            a.stock_locate(),
+                            a.order_ref(),
+                            side,
+                            a.shares(),
+                            a.price(),
+                            a.timestamp(),
+                            p,
+                        ),
+                        None => st.bad_side += 1,
+                    }
+                }
             }
-            if locate != 0 && !f.enabled[locate as usize] {
-                self.stats.filtered += 1;
-                return;
+            AddOrderMpid::TYPE => {
+                if let Some((a, p, b, st)) = self.accept::<AddOrderMpid>(msg) {
+                    match a.side() {
+                        Some(side) => b.add(
+                            a.stock_locate(),
+                            a.order_ref(),
+                            side,
+                            a.shares(),
+                            a.price(),
+                            a.timestamp(),
+                            p,
+                        ),
+                        None => st.bad_side += 1,
+                    }
+                }
             }
-        }
-        let b = &mut self.books;
-        let p = &mut self.publisher;
-        match m {
-            Message::AddOrder(a) => match a.side() {
-                Some(side) => b.add(
-                    locate,
-                    a.order_ref(),
-                    side,
-                    a.shares(),
-                    a.price(),
-                    a.timestamp(),
-                    p,
-                ),
-                None => self.stats.bad_side += 1,
-            },
-            Message::AddOrderMpid(a) => match a.side() {
-                Some(side) => b.add(
-                    locate,
-                    a.order_ref(),
-                    side,
-                    a.shares(),
-                    a.price(),
-                    a.timestamp(),
-                    p,
-                ),
-                None => self.stats.bad_side += 1,
-            },
-            Message::OrderExecuted(e) => {
-                b.execute(locate, e.order_ref(), e.executed_shares(), e.timestamp(), p)
+            OrderExecuted::TYPE => {
+                if let Some((e, p, b, _)) = self.accept::<OrderExecuted>(msg) {
+                    b.execute(
+                        e.stock_locate(),
+                        e.order_ref(),
+                        e.executed_shares(),
+                        e.timestamp(),
+                        p,
+                    )
+                }
             }
-            Message::OrderExecutedWithPrice(c) => b.execute_with_price(
-                locate,
-                c.order_ref(),
-                c.executed_shares(),
-                c.execution_price(),
-                c.timestamp(),
-                p,
-            ),
-            Message::OrderCancel(x) => b.cancel(
-                locate,
-                x.order_ref(),
-                x.cancelled_shares(),
-                x.timestamp(),
-                p,
-            ),
-            Message::OrderDelete(d) => b.delete(locate, d.order_ref(), d.timestamp(), p),
-            Message::OrderReplace(u) => b.replace(
-                locate,
-                u.original_order_ref(),
-                u.new_order_ref(),
-                u.shares(),
-                u.price(),
-                u.timestamp(),
-                p,
-            ),
-            Message::NonCrossTrade(t) => match t.side() {
-                Some(side) => b.trade(
-                    locate,
-                    t.order_ref(),
-                    side,
-                    t.shares(),
-                    t.price(),
-                    t.timestamp(),
-                    p,
-                ),
-                None => self.stats.bad_side += 1,
-            },
-            Message::StockDirectory(r) => b.stock_directory(locate, r.stock()),
-            Message::StockTradingAction(h) => {
-                b.trading_action(locate, h.trading_state(), h.timestamp(), p)
+            OrderExecutedWithPrice::TYPE => {
+                if let Some((c, p, b, _)) = self.accept::<OrderExecutedWithPrice>(msg) {
+                    b.execute_with_price(
+                        c.stock_locate(),
+                        c.order_ref(),
+                        c.executed_shares(),
+                        c.execution_price(),
+                        c.timestamp(),
+                        p,
+                    )
+                }
             }
-            Message::SystemEvent(s) => b.system_event(s.event_code(), s.timestamp()),
+            OrderCancel::TYPE => {
+                if let Some((x, p, b, _)) = self.accept::<OrderCancel>(msg) {
+                    b.cancel(
+                        x.stock_locate(),
+                        x.order_ref(),
+                        x.cancelled_shares(),
+                        x.timestamp(),
+                        p,
+                    )
+                }
+            }
+            OrderDelete::TYPE => {
+                if let Some((d, p, b, _)) = self.accept::<OrderDelete>(msg) {
+                    b.delete(d.stock_locate(), d.order_ref(), d.timestamp(), p)
+                }
+            }
+            OrderReplace::TYPE => {
+                if let Some((u, p, b, _)) = self.accept::<OrderReplace>(msg) {
+                    b.replace(
+                        u.stock_locate(),
+                        u.original_order_ref(),
+                        u.new_order_ref(),
+                        u.shares(),
+                        u.price(),
+                        u.timestamp(),
+                        p,
+                    )
+                }
+            }
+            NonCrossTrade::TYPE => {
+                if let Some((t, p, b, st)) = self.accept::<NonCrossTrade>(msg) {
+                    match t.side() {
+                        Some(side) => b.trade(
+                            t.stock_locate(),
+                            t.order_ref(),
+                            side,
+                            t.shares(),
+                            t.price(),
+                            t.timestamp(),
+                            p,
+                        ),
+                        None => st.bad_side += 1,
+                    }
+                }
+            }
+            StockDirectory::TYPE => {
+                let Ok(r) = StockDirectory::ref_from_bytes(msg) else {
+                    self.bad_length();
+                    return;
+                };
+                // The directory decides whether the `--symbols` filter admits its
+                // locate, so it updates the filter before the filter is applied.
+                if let Some(f) = &mut self.filter {
+                    f.enabled[r.stock_locate() as usize] = f.admits(&r.stock());
+                }
+                if let Some((r, _, b, _)) = self.accept::<StockDirectory>(msg) {
+                    b.stock_directory(r.stock_locate(), r.stock());
+                }
+            }
+            StockTradingAction::TYPE => {
+                if let Some((h, p, b, _)) = self.accept::<StockTradingAction>(msg) {
+                    b.trading_action(h.stock_locate(), h.trading_state(), h.timestamp(), p)
+                }
+            }
+            SystemEvent::TYPE => {
+                if let Some((s, _, b, _)) = self.accept::<SystemEvent>(msg) {
+                    b.system_event(s.event_code(), s.timestamp())
+                }
+            }
             // Cross trades, NOII, MWCB, LULD, IPO, Reg SHO, RPII, participant positions,
-            // broken trades, DLCR, operational halts: counted, no book change.
-            _ => {}
+            // broken trades, DLCR, operational halts: checked and counted, no book
+            // change. Unknown types: counted.
+            _ => match itch::parse(msg) {
+                Ok(m) => {
+                    self.stats.by_type[ty as usize] += 1;
+                    self.admitted(m.header().stock_locate());
+                }
+                Err(ItchError::UnknownType { .. }) => self.stats.unknown_type += 1,
+                Err(_) => self.stats.bad_length += 1,
+            },
         }
+    }
+
+    /// Takes `msg` as a `T` (checks its length), counts it by type and checks the
+    /// `--symbols` filter; on success lends out what applying it needs.
+    #[inline(always)]
+    #[allow(clippy::type_complexity)]
+    fn accept<'m, T: View>(
+        &mut self,
+        msg: &'m [u8],
+    ) -> Option<(&'m T, &mut P, &mut Books, &mut FeedStats)> {
+        let Ok(v) = T::ref_from_bytes(msg) else {
+            self.bad_length();
+            return None;
+        };
+        self.stats.by_type[T::TYPE as usize] += 1;
+        if !self.admitted(v.header().stock_locate()) {
+            return None;
+        }
+        Some((v, &mut self.publisher, &mut self.books, &mut self.stats))
+    }
+
+    /// Whether the `--symbols` filter lets a message for `locate` through (counting
+    /// it as filtered if not). Locate 0 (market-wide messages) always passes.
+    #[inline(always)]
+    fn admitted(&mut self, locate: u16) -> bool {
+        match &self.filter {
+            Some(f) if locate != 0 && !f.enabled[locate as usize] => {
+                self.stats.filtered += 1;
+                false
+            }
+            _ => true,
+        }
+    }
+
+    #[cold]
+    fn bad_length(&mut self) {
+        self.stats.bad_length += 1;
     }
 }
 
@@ -671,57 +755,88 @@ impl CaptureSequencer {
 
 /// Applies a raw ITCH file (2-byte length prefix per message) to `core`, calling
 /// `every` after each message with its 1-based position.
-pub fn apply_itch_file<P: BookSink + Stamped>(
+///
+/// A software pipeline over batches of [`BATCH`] messages, [`DEPTH`] batches deep.
+/// Before a batch is applied, the batch after it gets the second prefetch stage (its
+/// orders' queue neighbours, read from the slots the first stage loaded) and the
+/// batch `DEPTH - 1` ahead is framed and gets the first (order slots and books). So
+/// a message's first loads start 16-19 messages before it is applied and its second
+/// 4-7 before, as the per-message ring this replaced did (16 and 4), with no ring
+/// position or end marker per message: a batch is a filled prefix of fixed arrays
+/// (13 fewer instructions per message). Eight-message batches three deep (16-23 and
+/// 8-15 ahead) ran 1-8 ns slower. A framing error ends the stream (counted when
+/// framed).
+pub fn apply_itch_file<'a, P: BookSink + Stamped>(
     core: &mut Core<P>,
-    bytes: &[u8],
+    bytes: &'a [u8],
     mut every: impl FnMut(&mut Core<P>, u64),
 ) {
-    /// How many messages ahead the loads are started: order slots and books first,
-    /// then (once the slot is in cache) the order's queue neighbours.
-    const AHEAD: usize = 16;
-    const LATE: usize = 4;
-    /// The framed messages from the current one to `AHEAD` ahead, in a ring: the
-    /// stream is framed once, and both prefetch stages and the apply read from here.
-    /// `None` marks the end (a framing error ends the stream too: it is counted when
-    /// framed).
-    const RING: usize = 32;
-    const _: () = assert!(RING.is_power_of_two() && RING > AHEAD);
     let mut frames = LengthPrefixed::new(bytes);
-    let mut next_frame = |core: &mut Core<P>| match frames.next() {
-        Some(Ok(m)) => Some(m),
-        Some(Err(_)) => {
-            core.stats.framing_errors += 1;
-            None
+    let mut open = true;
+    // Frames up to BATCH messages into `b` and starts their first prefetch stage.
+    let mut fill = |core: &mut Core<P>, b: &mut Batch<'a>| {
+        b.n = 0;
+        while open && b.n < BATCH {
+            match frames.next() {
+                Some(Ok(m)) => {
+                    b.pre[b.n] = core.prefetch(m);
+                    b.msgs[b.n] = m;
+                    b.n += 1;
+                }
+                Some(Err(_)) => {
+                    core.stats.framing_errors += 1;
+                    open = false;
+                }
+                None => open = false,
+            }
         }
-        None => None,
     };
-    // Frames the next message and starts its first prefetch stage.
-    let mut next_entry = |core: &mut Core<P>| {
-        let m = next_frame(core);
-        (m, m.map(|m| core.prefetch(m)).unwrap_or_default())
-    };
-    let mut ring: [(Option<&[u8]>, Prefetched); RING] = [(None, Prefetched::default()); RING];
-    for slot in ring.iter_mut().take(AHEAD) {
-        *slot = next_entry(core);
+    let mut ring: [Batch<'a>; DEPTH] = std::array::from_fn(|_| Batch::new());
+    for b in ring.iter_mut().take(DEPTH - 1) {
+        fill(core, b);
     }
-    for (m, p) in ring.iter().take(LATE) {
-        if let Some(m) = m {
-            core.prefetch_late(m, *p);
-        }
-    }
+    ring[0].prefetch_late(core);
     let mut seq = 0u64;
     let mut k = 0usize;
-    loop {
-        ring[(k + AHEAD) % RING] = next_entry(core);
-        if let (Some(soon), p) = ring[(k + LATE) % RING] {
-            core.prefetch_late(soon, p);
+    while ring[k % DEPTH].n > 0 {
+        fill(core, &mut ring[(k + DEPTH - 1) % DEPTH]);
+        ring[(k + 1) % DEPTH].prefetch_late(core);
+        let now = &ring[k % DEPTH];
+        for &m in &now.msgs[..now.n] {
+            seq += 1;
+            core.apply(seq, m);
+            every(core, seq);
         }
-        let (Some(msg), _) = ring[k % RING] else {
-            break;
-        };
-        seq += 1;
-        core.apply(seq, msg);
-        every(core, seq);
         k += 1;
+    }
+}
+
+/// Messages per batch of [`apply_itch_file`]'s pipeline.
+const BATCH: usize = 4;
+/// Batches in flight: the one applied, the prefetched ones, the one being framed.
+const DEPTH: usize = 5;
+
+/// Up to [`BATCH`] framed messages and their first prefetch stage's answers.
+struct Batch<'a> {
+    msgs: [&'a [u8]; BATCH],
+    pre: [Prefetched; BATCH],
+    n: usize,
+}
+
+impl<'a> Batch<'a> {
+    fn new() -> Batch<'a> {
+        Batch {
+            msgs: [&[]; BATCH],
+            pre: [Prefetched::NONE; BATCH],
+            n: 0,
+        }
+    }
+
+    /// The second prefetch stage for every message of the batch.
+    #[inline(always)]
+    fn prefetch_late<P: BookSink + Stamped>(&self, core: &Core<P>) {
+        for (m, p) in self.msgs[..self.n].iter().zip(&self.pre[..self.n]) {
+            core.prefetch_late(m, *p);
+        }
     }
 }

@@ -284,8 +284,9 @@ fn a_capture_with_garbage_frames_counts_them_by_reason_and_loses_nothing() {
     );
 }
 
-/// `apply_itch_file` frames the stream once into its prefetch ring: every message is
-/// applied once, in order, for streams shorter and longer than the ring, and a
+/// `apply_itch_file` frames the stream once into its pipeline of batches: every
+/// message is applied once, in order, for streams ending inside a batch or on a
+/// batch's edge, shorter and longer than the pipeline, and a
 /// truncated last record is counted as a framing error (and ends the stream).
 #[test]
 fn apply_itch_file_applies_every_message_once_and_counts_a_truncated_tail() {
@@ -304,7 +305,7 @@ fn apply_itch_file_applies_every_message_once_and_counts_a_truncated_tail() {
         books: small_books(),
         ..FeedConfig::default()
     };
-    for keep in [0usize, 1, 5, 16, 17, 31, 32, 33, 200] {
+    for keep in [0usize, 1, 3, 4, 5, 8, 16, 17, 19, 20, 21, 31, 32, 33, 200] {
         // The first `keep` messages, then (if any are left) half of the next record.
         let end: usize = frames[..keep].iter().map(|m| 2 + m.len()).sum();
         let cut = if keep < frames.len() {
