@@ -318,7 +318,7 @@ impl<P: BookSink + Stamped> Core<P> {
     ///
     /// One jump on the type byte does both the decode and the dispatch: each arm
     /// takes its type's view (the exact-length check) and applies it. Parsing into a
-    /// [`Message`] first and matching that would jump on the type twice per message.
+    /// [`itch::Message`] first and matching that would jump on the type twice per message.
     #[inline(always)]
     pub fn apply(&mut self, seq: u64, msg: &[u8]) {
         self.last_seq = seq;
@@ -756,7 +756,7 @@ impl CaptureSequencer {
 /// Applies a raw ITCH file (2-byte length prefix per message) to `core`, calling
 /// `every` after each message with its 1-based position.
 ///
-/// A software pipeline over batches of [`BATCH`] messages, [`DEPTH`] batches deep.
+/// A software pipeline over batches of `BATCH` (4) messages, `DEPTH` (5) batches deep.
 /// Before a batch is applied, the batch after it gets the second prefetch stage (its
 /// orders' queue neighbours, read from the slots the first stage loaded) and the
 /// batch `DEPTH - 1` ahead is framed and gets the first (order slots and books). So
