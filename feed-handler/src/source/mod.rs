@@ -4,11 +4,11 @@
 //!   replayed as fast as possible or at real time times N.
 //! - [`udp::UdpSource`]: UDP multicast on a named interface with `recvmmsg`, line A and
 //!   optionally line B.
-//! - [`dpdk::DpdkSource`] (feature `dpdk`): any DPDK port, a NIC or a virtual device
+//! - `dpdk::DpdkSource` (feature `dpdk`): any DPDK port, a NIC or a virtual device
 //!   (`net_pcap`, `net_af_packet`, `net_af_xdp`, `net_tap`), frames parsed in their mbufs.
 //!
 //! Nasdaq's raw daily file format carries no packets (just length-prefixed messages);
-//! the feed handler reads it directly ([`crate::handler::Input::ItchFile`]).
+//! the feed handler reads it directly ([`crate::handler::apply_itch_file`]).
 //!
 //! A source lends each packet to a callback (`&[u8]`, no copy) with its receive time
 //! and line, a burst per call, and never allocates after it is opened.
