@@ -258,7 +258,7 @@ impl OrderTable {
     /// [`Self::claim`] for a key that may be live already: one look at its home
     /// answers both questions (a new order's reference is checked and placed with one
     /// hash and one home line).
-    #[inline]
+    #[inline(always)]
     pub fn claim_new(&mut self, key: u64) -> Claim {
         let h = self.home(key);
         if self.find_from(h, key).is_some() {
