@@ -75,6 +75,8 @@ pub struct FeedReport {
     pub book_ns_max: u64,
     /// Cost of the two TSC reads around each timed message (included in the percentiles).
     pub timer_overhead_ns: u64,
+    /// The per-message pass split by message type, most time first.
+    pub book_by_type: Vec<TypeCost>,
     pub replay_msgs_per_s: f64,
     pub replay_packets: u64,
     pub replay_events_published: u64,
@@ -85,6 +87,36 @@ pub struct FeedReport {
     /// measured just before the passes: what a miss cost during this run.
     pub memory: MemProbe,
     pub machine: Machine,
+}
+
+/// One message type's share of the per-message (TSC) pass. A message's time is the
+/// gap between the TSC reads after it and after the one before, so it includes
+/// whatever of its neighbours' work overlapped it; the split says where the time
+/// goes by type, not what a type costs in isolation.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TypeCost {
+    /// The ITCH type byte, as a one-character string.
+    pub msg_type: String,
+    pub messages: u64,
+    pub mean_ns: f64,
+    /// Share of the pass's time, percent.
+    pub time_pct: f64,
+}
+
+/// Splits per-message TSC ticks by type: `ticks[t]` and `counts[t]` for type byte `t`.
+fn by_type(ticks: &[u64; 256], counts: &[u64; 256], tsc: &Tsc) -> Vec<TypeCost> {
+    let total: u64 = ticks.iter().sum();
+    let mut v: Vec<TypeCost> = (0..256)
+        .filter(|&t| counts[t] > 0)
+        .map(|t| TypeCost {
+            msg_type: char::from(t as u8).to_string(),
+            messages: counts[t],
+            mean_ns: tsc.to_ns(ticks[t]) as f64 / counts[t] as f64,
+            time_pct: 100.0 * ticks[t] as f64 / total.max(1) as f64,
+        })
+        .collect();
+    v.sort_by(|a, b| b.time_pct.total_cmp(&a.time_pct));
+    v
 }
 
 /// Reads the fields a consumer would, so no decoder can skip work: the same sum for
@@ -273,14 +305,25 @@ pub fn run_on(
     let mut hist =
         Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).map_err(|e| e.to_string())?;
     feed.core.books.reset();
+    // Each message's type, by position, for the split by type.
+    let types: Vec<u8> = LengthPrefixed::new(raw)
+        .map_while(Result::ok)
+        .map(|m| m.first().copied().unwrap_or(0))
+        .collect();
+    let (mut ticks, mut counts) = ([0u64; 256], [0u64; 256]);
     // The same loop as the mean's (prefetching ahead); each message's time is the gap
     // between the TSC reads after it and after the one before.
     let mut prev = rdtsc();
-    apply_itch_file(&mut feed.core, raw, |_, _| {
+    apply_itch_file(&mut feed.core, raw, |_, seq| {
         let now = rdtsc();
-        hist.saturating_record(tsc.to_ns(now.saturating_sub(prev)).max(1));
+        let d = now.saturating_sub(prev);
+        hist.saturating_record(tsc.to_ns(d).max(1));
+        let ty = usize::from(types.get(seq as usize - 1).copied().unwrap_or(0));
+        ticks[ty] += d;
+        counts[ty] += 1;
         prev = now;
     });
+    let book_by_type = by_type(&ticks, &counts, &tsc);
 
     // End to end from a pcap in memory, publishing on a shm ring.
     status("end to end: packing the stream into a MoldUDP64 pcap");
@@ -338,6 +381,7 @@ pub fn run_on(
         book_ns_p999: hist.value_at_quantile(0.999),
         book_ns_max: hist.max(),
         timer_overhead_ns: overhead,
+        book_by_type,
         replay_msgs_per_s: median(rates),
         replay_packets: packets,
         replay_events_published: published,
@@ -404,6 +448,20 @@ pub fn print_table(r: &FeedReport, out: &mut dyn std::io::Write) -> std::io::Res
     )?;
     writeln!(
         out,
+        "  by type (a message's time includes what of its neighbours' work overlaps it):"
+    )?;
+    for t in &r.book_by_type {
+        writeln!(
+            out,
+            "    {}  {:>5.1}% of messages  {:>7.1} ns mean  {:>5.1}% of the time",
+            t.msg_type,
+            100.0 * t.messages as f64 / r.messages.max(1) as f64,
+            t.mean_ns,
+            t.time_pct
+        )?;
+    }
+    writeln!(
+        out,
         "\nend to end (pcap in memory -> MoldUDP64 -> decode -> books -> shm ring)"
     )?;
     writeln!(
@@ -462,5 +520,20 @@ mod tests {
         print_table(&r, &mut table).unwrap();
         let table = String::from_utf8(table).unwrap();
         assert!(table.contains("memory now"), "{table}");
+        // The split by type covers every message, adds and deletes lead, and the
+        // time shares add up.
+        let by_type = &r.book_by_type;
+        assert_eq!(by_type.iter().map(|t| t.messages).sum::<u64>(), r.messages);
+        let top: Vec<&str> = by_type
+            .iter()
+            .take(2)
+            .map(|t| t.msg_type.as_str())
+            .collect();
+        assert!(top.contains(&"A") && top.contains(&"D"), "{by_type:?}");
+        let pct: f64 = by_type.iter().map(|t| t.time_pct).sum();
+        assert!((pct - 100.0).abs() < 1e-6, "{pct}");
+        assert!(by_type.iter().all(|t| t.mean_ns > 0.0), "{by_type:?}");
+        assert!(table.contains("% of the time"), "{table}");
+        assert!(json["book_by_type"][0]["msg_type"].is_string(), "{json}");
     }
 }
