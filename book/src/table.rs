@@ -32,8 +32,11 @@ const FAR: u32 = 1 << NEAR;
 /// References per run kept together in one block of slots: 2^7 = 128 slots = 4 KiB.
 const BLOCK_BITS: u32 = 7;
 
-/// One order (or a free slot). 32 bytes: two per cache line.
+/// One order (or a free slot). 32 bytes, aligned to 32: two per cache line, never
+/// one across two. (Unaligned, the table started 16 bytes into a line, where a large
+/// `malloc` puts it, and every other slot straddled two lines: a lookup needed both.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(align(32))]
 pub(crate) struct Slot {
     pub order_ref: u64,
     pub shares: u32,
@@ -333,6 +336,19 @@ impl OrderTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_slot_spans_two_cache_lines() {
+        // A large allocation starts 16 bytes into a line unless the type asks for
+        // more: with 32-byte slots aligned to 32, each lies within one line.
+        let t = OrderTable::new(1 << 16, 64);
+        let base = t.slots.as_ptr() as usize;
+        assert_eq!(base % 32, 0, "table at {base:#x}");
+        for i in [0, 1, 2, 3, t.slots.len() - 1] {
+            let a = std::ptr::addr_of!(t.slots[i]) as usize;
+            assert_eq!(a / 64, (a + SLOT_BYTES - 1) / 64, "slot {i} at {a:#x}");
+        }
+    }
 
     #[test]
     fn sequential_keys_take_consecutive_slots_within_a_block() {
