@@ -246,9 +246,8 @@ impl OrderTable {
         let last = self.slots.len() - 1;
         let i = (h + if wanted { d } else { 0 }).min(last);
         // The first stage loaded the home slot's line only. An order displaced onto
-        // another line (in about a fifth of lookups, by valgrind's count) is not read
-        // here, which would wait for DRAM: its line is prefetched, and its neighbours
-        // are left to the apply.
+        // another line is not read here, which would wait for DRAM: its line is
+        // prefetched, and its neighbours are left to the apply.
         let base = self.slots.as_ptr() as usize / SLOT_BYTES;
         let same_line = (base + i) / SLOTS_PER_LINE == (base + h) / SLOTS_PER_LINE;
         hotpath_hw::mem::prefetch(&self.slots[i]);
