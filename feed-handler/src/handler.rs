@@ -256,6 +256,27 @@ impl Stamped for ShmPublisher {
     }
 }
 
+/// An add (`A` or `F`, whose views share the fields an add needs) applied by
+/// [`Core::apply`]; a side that is neither B nor S is counted.
+macro_rules! apply_add {
+    ($core:ident, $view:ty, $msg:ident) => {
+        if let Some((a, p, b, st)) = $core.accept::<$view>($msg) {
+            match a.side() {
+                Some(side) => b.add(
+                    a.stock_locate(),
+                    a.order_ref(),
+                    side,
+                    a.shares(),
+                    a.price(),
+                    a.timestamp(),
+                    p,
+                ),
+                None => st.bad_side += 1,
+            }
+        }
+    };
+}
+
 /// Message types that name a live order the book will change (E C X D U), by type byte.
 static REFERS_TO_LIVE_ORDER: [bool; 256] = {
     let mut t = [false; 256];
@@ -328,38 +349,8 @@ impl<P: BookSink + Stamped> Core<P> {
             return;
         };
         match ty {
-            AddOrder::TYPE => {
-                if let Some((a, p, b, st)) = self.accept::<AddOrder>(msg) {
-                    match a.side() {
-                        Some(side) => b.add(
-                            a.stock_locate(),
-                            a.order_ref(),
-                            side,
-                            a.shares(),
-                            a.price(),
-                            a.timestamp(),
-                            p,
-                        ),
-                        None => st.bad_side += 1,
-                    }
-                }
-            }
-            AddOrderMpid::TYPE => {
-                if let Some((a, p, b, st)) = self.accept::<AddOrderMpid>(msg) {
-                    match a.side() {
-                        Some(side) => b.add(
-                            a.stock_locate(),
-                            a.order_ref(),
-                            side,
-                            a.shares(),
-                            a.price(),
-                            a.timestamp(),
-                            p,
-                        ),
-                        None => st.bad_side += 1,
-                    }
-                }
-            }
+            AddOrder::TYPE => apply_add!(self, AddOrder, msg),
+            AddOrderMpid::TYPE => apply_add!(self, AddOrderMpid, msg),
             OrderExecuted::TYPE => {
                 if let Some((e, p, b, _)) = self.accept::<OrderExecuted>(msg) {
                     b.execute(
