@@ -75,6 +75,11 @@ pub struct FeedReport {
     pub book_ns_max: u64,
     /// Cost of the two TSC reads around each timed message (included in the percentiles).
     pub timer_overhead_ns: u64,
+    /// Share of the order table's whole 2 MiB pages the kernel backed with huge pages
+    /// when the decode + book passes started, percent (None: unknown). Below 100 the
+    /// kernel fell back to 4 KiB pages for part of it (fragmented memory), and misses
+    /// there cost about twice as much.
+    pub table_huge_pages_pct: Option<f64>,
     /// The per-message pass split by message type, most time first.
     pub book_by_type: Vec<TypeCost>,
     pub replay_msgs_per_s: f64,
@@ -273,6 +278,8 @@ pub fn run_on(
         ..FeedConfig::default()
     };
     let mut feed = Feed::new(&fcfg, NullSink).map_err(|e| e.to_string())?;
+    let (table_at, table_len) = feed.core.books.memory_regions()[0];
+    let table_huge_pages_pct = hotpath_hw::mem::huge_page_coverage_at(table_at, table_len);
     let mut means = Vec::new();
     for r in 0..cfg.rounds {
         status(&format!("decode+book: round {}/{}", r + 1, cfg.rounds));
@@ -381,6 +388,7 @@ pub fn run_on(
         book_ns_p999: hist.value_at_quantile(0.999),
         book_ns_max: hist.max(),
         timer_overhead_ns: overhead,
+        table_huge_pages_pct,
         book_by_type,
         replay_msgs_per_s: median(rates),
         replay_packets: packets,
@@ -413,6 +421,12 @@ pub fn print_table(r: &FeedReport, out: &mut dyn std::io::Write) -> std::io::Res
         "memory now: a random load over {} MiB takes {:.0} ns alone, {:.1} ns with 8 in flight",
         r.memory.region_mib, r.memory.dependent_load_ns, r.memory.parallel8_load_ns
     )?;
+    if let Some(pct) = r.table_huge_pages_pct {
+        writeln!(
+            out,
+            "order table on 2 MiB pages: {pct:.0}% (below 100, misses cost more on the rest)"
+        )?;
+    }
     writeln!(
         out,
         "\ndecode only, ns/message (median of {} rounds)",
@@ -535,5 +549,10 @@ mod tests {
         assert!(by_type.iter().all(|t| t.mean_ns > 0.0), "{by_type:?}");
         assert!(table.contains("% of the time"), "{table}");
         assert!(json["book_by_type"][0]["msg_type"].is_string(), "{json}");
+        let pct = r
+            .table_huge_pages_pct
+            .expect("the table's coverage was read");
+        assert!((0.0..=100.0).contains(&pct), "{pct}");
+        assert!(table.contains("order table on 2 MiB pages"), "{table}");
     }
 }
