@@ -22,7 +22,6 @@ use crate::itch::{
 };
 use crate::moldudp64::{self, Action, Line, Rejected, Session, SessionConfig};
 use crate::source::{PacketSource, RxMeta, SourceError};
-use zerocopy::FromBytes;
 
 /// Message counts by ITCH type and what was skipped, by reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -420,17 +419,17 @@ impl<P: BookSink + Stamped> Core<P> {
                 }
             }
             StockDirectory::TYPE => {
-                let Ok(r) = StockDirectory::ref_from_bytes(msg) else {
-                    self.bad_length();
+                let Some(r) = self.view::<StockDirectory>(msg) else {
                     return;
                 };
                 // The directory decides whether the `--symbols` filter admits its
                 // locate, so it updates the filter before the filter is applied.
+                let locate = r.stock_locate();
                 if let Some(f) = &mut self.filter {
-                    f.enabled[r.stock_locate() as usize] = f.admits(&r.stock());
+                    f.enabled[locate as usize] = f.admits(&r.stock());
                 }
-                if let Some((r, _, b, _)) = self.accept::<StockDirectory>(msg) {
-                    b.stock_directory(r.stock_locate(), r.stock());
+                if self.admitted(locate) {
+                    self.books.stock_directory(locate, r.stock());
                 }
             }
             StockTradingAction::TYPE => {
@@ -452,24 +451,32 @@ impl<P: BookSink + Stamped> Core<P> {
                     self.admitted(m.header().stock_locate());
                 }
                 Err(ItchError::UnknownType { .. }) => self.stats.unknown_type += 1,
-                Err(_) => self.stats.bad_length += 1,
+                Err(_) => self.bad_length(),
             },
         }
     }
 
-    /// Takes `msg` as a `T` (checks its length), counts it by type and checks the
-    /// `--symbols` filter; on success lends out what applying it needs.
+    /// Takes `msg` as a `T` (checks its length; counts it as a bad length or by
+    /// its type).
+    #[inline(always)]
+    fn view<'m, T: View>(&mut self, msg: &'m [u8]) -> Option<&'m T> {
+        let Ok(v) = T::ref_from_bytes(msg) else {
+            self.bad_length();
+            return None;
+        };
+        self.stats.by_type[T::TYPE as usize] += 1;
+        Some(v)
+    }
+
+    /// [`Self::view`], then the `--symbols` filter; on success lends out what
+    /// applying the message needs.
     #[inline(always)]
     #[allow(clippy::type_complexity)]
     fn accept<'m, T: View>(
         &mut self,
         msg: &'m [u8],
     ) -> Option<(&'m T, &mut P, &mut Books, &mut FeedStats)> {
-        let Ok(v) = T::ref_from_bytes(msg) else {
-            self.bad_length();
-            return None;
-        };
-        self.stats.by_type[T::TYPE as usize] += 1;
+        let v = self.view::<T>(msg)?;
         if !self.admitted(v.header().stock_locate()) {
             return None;
         }
