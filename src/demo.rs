@@ -298,7 +298,7 @@ pub fn producer(shm: &ShmArgs, args: &RoleArgs) -> CmdResult {
             match events.try_push(ev) {
                 Ok(()) => {
                     sent.inc();
-                    if seq % 8 == 0 {
+                    if seq.is_multiple_of(8) {
                         ticks.publish(&DemoTick {
                             seq: seq / 8,
                             sent_ns: now_ns,

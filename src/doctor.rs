@@ -1079,9 +1079,9 @@ fn check_thp(c: &Ctx) -> Check {
 
 /// `2048` kB -> `2 MiB`.
 pub fn page_size(kb: u64) -> String {
-    if kb >= 1 << 20 && kb % (1 << 20) == 0 {
+    if kb >= 1 << 20 && kb.is_multiple_of(1 << 20) {
         format!("{} GiB", kb >> 20)
-    } else if kb >= 1 << 10 && kb % (1 << 10) == 0 {
+    } else if kb >= 1 << 10 && kb.is_multiple_of(1 << 10) {
         format!("{} MiB", kb >> 10)
     } else {
         format!("{kb} KiB")

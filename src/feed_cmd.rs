@@ -242,11 +242,11 @@ struct Dumping<'a, P> {
 impl<P: hotpath_book::BookSink + Stamped> Dumping<'_, P> {
     fn after(&mut self) {
         let n = self.core.stats.messages;
-        if n % 65_536 == 0 {
+        if n.is_multiple_of(65_536) {
             self.pb.set_position(n);
         }
         if let (Some(every), Some(out)) = (self.every, self.out.as_deref_mut()) {
-            if n % every == 0 && self.err.is_none() {
+            if n.is_multiple_of(every) && self.err.is_none() {
                 if let Err(e) = dump_books(&self.core.books, self.core.last_seq, out) {
                     self.err = Some(e);
                 }

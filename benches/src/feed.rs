@@ -227,7 +227,7 @@ pub fn generate(
     while let Some((ts, ev)) = g.next() {
         gen::to_fields(ts, &ev).append_framed(&mut buf);
         n += 1;
-        if n % 65_536 == 0 {
+        if n.is_multiple_of(65_536) {
             peak = peak.max(g.live_orders() as u64);
             progress(n);
         }

@@ -464,7 +464,7 @@ pub fn echo_child(ping: &Path, pong: &Path, core: Option<usize>) -> Result<(), S
                 Err(PushError::Full(back)) => {
                     m = back;
                     spins += 1;
-                    if spins % CHECK_EVERY == 0
+                    if spins.is_multiple_of(CHECK_EVERY)
                         && matches!(tx.consumer_liveness(), Ok(Liveness::Dead))
                     {
                         return Err(format!(
@@ -772,7 +772,7 @@ impl<'a> Waiter<'a> {
     #[inline(always)]
     fn tick(&mut self, n: &mut u64) -> Result<(), String> {
         *n += 1;
-        if *n % CHECK_EVERY == 0 {
+        if (*n).is_multiple_of(CHECK_EVERY) {
             self.check(*n)?;
         }
         if self.yield_idle {

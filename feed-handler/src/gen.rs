@@ -985,7 +985,7 @@ pub fn write_itch<W: std::io::Write>(
             out.write_all(&buf)?;
             buf.clear();
         }
-        if n % (1 << 16) == 0 {
+        if n.is_multiple_of(1 << 16) {
             progress(n);
         }
     }

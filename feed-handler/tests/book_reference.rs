@@ -175,7 +175,7 @@ fn ten_million_generated_messages_match_the_reference_book() {
             _ => {}
         }
         count += 1;
-        if count % every == 0 {
+        if count.is_multiple_of(every) {
             compare(&books, &rb, count);
             checks += 1;
         }

@@ -144,7 +144,7 @@ fn split_list(field: &str) -> Vec<&str> {
 
 fn hex(s: &str) -> Vec<u8> {
     let s: String = s.chars().filter(|c| *c != ':').collect();
-    assert!(s.len() % 2 == 0, "odd hex length from tshark: {s}");
+    assert!(s.len().is_multiple_of(2), "odd hex length from tshark: {s}");
     (0..s.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex from tshark"))

@@ -331,7 +331,8 @@ impl<T: ShmMessage> Subscriber<T> {
                 other => return Ok(other),
             }
             empty = empty.wrapping_add(1);
-            if empty % LIVENESS_EVERY == 0 && matches!(self.producer_liveness(), Ok(Liveness::Dead))
+            if empty.is_multiple_of(LIVENESS_EVERY)
+                && matches!(self.producer_liveness(), Ok(Liveness::Dead))
             {
                 match self.try_recv()? {
                     Received::Empty => {

@@ -280,7 +280,7 @@ impl ShmObject {
     /// Panics if `offset` is misaligned or out of bounds: offsets come from this crate's
     /// layout constants, never from the file, so that is a bug here, not bad input.
     pub fn atomic_u64(&self, offset: u64) -> &AtomicU64 {
-        assert!(offset % 8 == 0 && offset + 8 <= self.map.len() as u64);
+        assert!(offset.is_multiple_of(8) && offset + 8 <= self.map.len() as u64);
         // SAFETY: in bounds and 8-aligned (checked above; the mapping is page-aligned);
         // the memory lives as long as `self.map`, which outlives the returned borrow;
         // every access to this word, in any process, is atomic.
@@ -289,7 +289,7 @@ impl ShmObject {
 
     /// The 4-byte aligned word at `offset` as an atomic (same rules as [`Self::atomic_u64`]).
     pub fn atomic_u32(&self, offset: u64) -> &AtomicU32 {
-        assert!(offset % 4 == 0 && offset + 4 <= self.map.len() as u64);
+        assert!(offset.is_multiple_of(4) && offset + 4 <= self.map.len() as u64);
         // SAFETY: as for atomic_u64, with 4-byte alignment.
         unsafe { AtomicU32::from_ptr(self.base().add(offset as usize).cast()) }
     }

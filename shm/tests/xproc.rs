@@ -130,7 +130,7 @@ fn deadline_guard(limit: Duration, what: &'static str) -> impl FnMut() {
     let mut n = 0u32;
     move || {
         n = n.wrapping_add(1);
-        if n % 1024 == 0 {
+        if n.is_multiple_of(1024) {
             assert!(
                 Instant::now() < end,
                 "{what}: no progress within {limit:?} (hang)"

@@ -435,7 +435,7 @@ impl<T: ShmMessage> Consumer<T> {
                 return Ok(v);
             }
             empty = empty.wrapping_add(1);
-            if empty % LIVENESS_EVERY == 0 && !self.producer_alive() {
+            if empty.is_multiple_of(LIVENESS_EVERY) && !self.producer_alive() {
                 // The producer's last writes happened before its lock was released:
                 // drain them before reporting its death.
                 if let Some(v) = self.try_pop()? {
