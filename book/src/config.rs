@@ -75,7 +75,7 @@ impl BookConfig {
     /// Bytes [`Books::new`](crate::Books::new) allocates (and touches) for this config.
     pub fn memory_bytes(&self) -> usize {
         let homes = crate::table::homes(self.order_capacity);
-        (homes + self.max_probe + 1) * crate::table::SLOT_BYTES
+        (homes + self.max_probe + crate::table::SPARE) * crate::table::SLOT_BYTES
             + self.max_levels * crate::levels::LEVEL_BYTES
             + self.max_locates * crate::books::REC_BYTES
     }

@@ -18,6 +18,16 @@
 //! the slot index is a stable handle for the price-level queues threaded through the
 //! entries. Freeing a slot needs no tombstone: its bit goes, and the slot is free.
 
+/// All ones if `b`, else zero.
+#[inline(always)]
+fn mask(b: bool) -> usize {
+    (b as usize).wrapping_neg()
+}
+
+/// Slots past the spill slots that no order is placed in: [`OrderTable::blank`] and
+/// [`OrderTable::scratch`].
+pub(crate) const SPARE: usize = 2;
+
 /// Marks "no slot" in queue links.
 pub(crate) const NIL: u32 = u32::MAX;
 /// Size of one slot.
@@ -152,7 +162,7 @@ impl OrderTable {
         let homes = homes(capacity);
         OrderTable {
             // Writes (so faults in) every slot now, not on the hot path.
-            slots: hotpath_hw::mem::huge_vec(homes + max_probe + 1, Slot::EMPTY),
+            slots: hotpath_hw::mem::huge_vec(homes + max_probe + SPARE, Slot::EMPTY),
             block_shift: 64 - (homes.trailing_zeros() - BLOCK_BITS),
             max_probe,
             max_far: 0,
@@ -244,22 +254,42 @@ impl OrderTable {
         // max_probe >= 32 of them).
         let d = (home.hop | FAR).trailing_zeros() as usize;
         let last = self.slots.len() - 1;
-        let i = (h + if wanted { d } else { 0 }).min(last);
+        let i = (h + (d & mask(wanted))).min(last);
         // The first stage loaded the home slot's line only. An order displaced onto
         // another line is not read here, which would wait for DRAM: its line is
         // prefetched, and its neighbours are left to the apply.
         let base = self.slots.as_ptr() as usize / SLOT_BYTES;
         let same_line = (base + i) / SLOTS_PER_LINE == (base + h) / SLOTS_PER_LINE;
         hotpath_hw::mem::prefetch(&self.slots[i]);
-        let s = &self.slots[if same_line { i } else { h }];
+        // The neighbours are read from the order's slot, or from the blank slot
+        // (neighbours NIL, so the loads go to the last slot, in cache) when they are
+        // not wanted or the order is on another line. Chosen under a mask, not by a
+        // branch: which case a message is in is data, and as a branch (an `if`, or a
+        // select that the compiler made a branch to skip the neighbours' loads) it
+        // was mispredicted on half the messages in valgrind's branch simulation.
+        let blank = self.blank();
+        let from = blank ^ ((i ^ blank) & mask(wanted & same_line));
+        let s = &self.slots[from];
         for n in [s.prev, s.next] {
-            let j = if wanted && same_line {
-                (n as usize).min(last)
-            } else {
-                h
-            };
-            hotpath_hw::mem::prefetch(&self.slots[j]);
+            hotpath_hw::mem::prefetch(&self.slots[(n as usize).min(last)]);
         }
+    }
+
+    /// A slot no order is ever placed in, and that nothing writes: its queue links
+    /// stay NIL. (The one before the scratch slot; a claim reaches at most
+    /// `homes - 1 + max_probe`, the slot before it.)
+    #[inline(always)]
+    pub(crate) fn blank(&self) -> usize {
+        self.slots.len() - 2
+    }
+
+    /// A slot no order is ever placed in (the last). Queue code stores into it
+    /// instead of branching on whether a neighbour exists; it stays free, so nothing
+    /// reads what is stored. NIL clamped to it (`min`) is it: there are under
+    /// `NIL` slots (at most 2^31 homes, for a capacity of at most 2^30).
+    #[inline(always)]
+    pub fn scratch(&self) -> usize {
+        self.slots.len() - 1
     }
 
     /// Places `key` (which must not be live) in the first free slot at or after its
@@ -446,6 +476,33 @@ mod tests {
             k += 1;
         }
         assert_eq!(t.claim_new(k), Claim::Full);
+    }
+
+    #[test]
+    fn no_claim_reaches_the_spare_slots() {
+        // Keys homed at the last home fill its whole probe range, the spill slots
+        // past the end included; the one after them must find the table full.
+        let mut t = OrderTable::new(64, 32);
+        let last_home = t.slots.len() - 32 - SPARE - 1;
+        let mut placed = 0;
+        let mut k = 0u64;
+        loop {
+            if t.home(k) == last_home {
+                match t.claim_new(k) {
+                    Claim::Placed(i) => {
+                        assert!((i as usize) < t.blank(), "key {k} in slot {i}");
+                        placed += 1;
+                    }
+                    Claim::Full => break,
+                    Claim::Duplicate => unreachable!(),
+                }
+            }
+            k += 1;
+        }
+        assert_eq!(placed, 33);
+        for spare in [t.blank(), t.scratch()] {
+            assert!(!t.slots[spare].live());
+        }
     }
 
     #[test]

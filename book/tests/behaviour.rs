@@ -410,11 +410,12 @@ fn config_is_checked_and_sized() {
     let regions = b.memory_regions();
     assert_eq!(regions.iter().map(|r| r.1).sum::<usize>(), b.memory_bytes());
     assert!(regions.iter().all(|r| r.0 != 0));
-    // 2048 home slots + 65 spill, 32 bytes; 100 levels of 24; 10 records of 256.
-    assert_eq!(cfg.memory_bytes(), (2048 + 65) * 32 + 100 * 24 + 10 * 256);
+    // 2048 home slots + 64 spill + 2 spare, 32 bytes; 100 levels of 24; 10 records
+    // of 256.
+    assert_eq!(cfg.memory_bytes(), (2048 + 66) * 32 + 100 * 24 + 10 * 256);
     let d = BookConfig::default();
     assert_eq!(
         d.memory_bytes(),
-        ((1 << 23) + 1025) * 32 + (1 << 21) * 24 + 65536 * 256
+        ((1 << 23) + 1026) * 32 + (1 << 21) * 24 + 65536 * 256
     );
 }
