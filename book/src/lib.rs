@@ -22,8 +22,9 @@
 //!   that never move (32 bytes: reference, shares, price, queue links, locate, side).
 //!   References are placed in runs of 8 consecutive slots (one 256-byte block per
 //!   run, the run scrambled to pick the block), so the increasing references of a day
-//!   fill slots two to a line, and a run squeezes past few survivors of earlier laps; a per-home membership bitmap finds an order (or proves a
-//!   reference unknown) by reading one cache line in the common case. See `table.rs`.
+//!   fill slots two to a line, and a run squeezes past few survivors of earlier laps;
+//!   a per-home membership bitmap finds an order (or proves a reference unknown) by
+//!   reading one cache line in the common case. See `table.rs`.
 //! - A price level's orders form a doubly linked list through the slots (indices),
 //!   in time priority: appended on add, unlinked on delete or full execution, left in
 //!   place by a partial execution or cancel.

@@ -280,10 +280,10 @@ impl OrderTable {
         hotpath_hw::mem::prefetch(&self.slots[i]);
         // The neighbours are read from the order's slot, or from the blank slot
         // (neighbours NIL, so the loads go to the last slot, in cache) when they are
-        // not wanted or the order's line is not loaded yet. Chosen under a mask, not by a
-        // branch: which case a message is in is data, and as a branch (an `if`, or a
-        // select that the compiler made a branch to skip the neighbours' loads) it
-        // was mispredicted on half the messages in valgrind's branch simulation.
+        // not wanted or the order's line is not loaded yet. Chosen under a mask, not
+        // by a branch: which case a message is in is data, and as a branch (an `if`,
+        // or a select that the compiler made a branch to skip the neighbours' loads)
+        // it was mispredicted on half the messages in valgrind's branch simulation.
         let blank = self.blank();
         let from = blank ^ ((i ^ blank) & mask(wanted & loaded));
         let s = &self.slots[from];
