@@ -73,7 +73,9 @@ pub(crate) struct Slot {
     pub hop: u32,
     pub locate: u16,
     flags: u8,
-    _pad: u8,
+    /// How far the order lies past its home (`NEAR` for that far or further), so
+    /// that freeing it needs no hash of its reference. Belongs to the order.
+    disp: u8,
 }
 
 const _: () = assert!(SLOT_BYTES == 32);
@@ -88,7 +90,7 @@ impl Slot {
         hop: 0,
         locate: 0,
         flags: 0,
-        _pad: 0,
+        disp: 0,
     };
 
     #[inline]
@@ -355,6 +357,7 @@ impl OrderTable {
         let s = &mut self.slots[i];
         s.order_ref = key;
         s.flags = LIVE;
+        s.disp = d.min(NEAR as usize) as u8;
         self.live += 1;
         Some(i as u32)
     }
@@ -363,18 +366,26 @@ impl OrderTable {
     #[inline]
     pub fn release(&mut self, i: u32) {
         let i = i as usize;
-        let key = self.slots[i].order_ref;
-        self.slots[i].flags = 0;
-        self.slots[i].prev = NIL;
-        self.slots[i].next = NIL;
+        let s = &mut self.slots[i];
+        s.flags = 0;
+        s.prev = NIL;
+        s.next = NIL;
+        let d = s.disp as usize;
         self.live -= 1;
-        let h = self.home(key);
-        let d = i - h;
         if d < NEAR as usize {
-            self.slots[h].hop &= !(1 << d);
+            self.slots[i - d].hop &= !(1 << d);
         } else {
-            self.release_far(h);
+            self.release_far_order(i);
         }
+    }
+
+    /// [`Self::release`] of an order beyond its home's neighbourhood: its home from
+    /// its reference (a hash, which the common case does without).
+    #[cold]
+    #[inline(never)]
+    fn release_far_order(&mut self, i: usize) {
+        let h = self.home(self.slots[i].order_ref);
+        self.release_far(h);
     }
 
     #[cold]
