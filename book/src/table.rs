@@ -375,22 +375,17 @@ impl OrderTable {
         if d < NEAR as usize {
             self.slots[i - d].hop &= !(1 << d);
         } else {
-            self.release_far_order(i);
+            self.release_far(i);
         }
     }
 
-    /// [`Self::release`] of an order beyond its home's neighbourhood: its home from
-    /// its reference (a hash, which the common case does without).
+    /// [`Self::release`] of slot `i`, whose order lay beyond its home's
+    /// neighbourhood: its home from its reference (a hash, which the common case does
+    /// without).
     #[cold]
     #[inline(never)]
-    fn release_far_order(&mut self, i: usize) {
+    fn release_far(&mut self, i: usize) {
         let h = self.home(self.slots[i].order_ref);
-        self.release_far(h);
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn release_far(&mut self, h: usize) {
         // Keep the far bit while another order homed at h still lies beyond the
         // neighbourhood.
         let end = (h + self.max_far).min(self.slots.len() - 1);
