@@ -24,6 +24,8 @@ use hotpath_feed::itch::{parse, LengthPrefixed, Message};
 use hotpath_feed::source::pcap::{Pace, PcapSource};
 use hotpath_feed::source::{Lines, SourceError};
 use hotpath_hw::tsc::{rdtsc, Tsc};
+
+use crate::median;
 use hotpath_shm::md::MdEvent;
 use serde::{Deserialize, Serialize};
 
@@ -210,11 +212,6 @@ pub fn itchy_checksum(buf: &[u8]) -> u64 {
     sum
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 /// Generates the raw ITCH stream in memory; returns it and the peak live order count.
 pub fn generate(
     cfg: &FeedBenchConfig,
@@ -276,7 +273,7 @@ pub fn run_on(
         std::hint::black_box(itchy_checksum(std::hint::black_box(raw)));
         theirs.push(t.elapsed().as_nanos() as f64 / n as f64);
     }
-    let (decode, itchy) = (median(ours.clone()), median(theirs.clone()));
+    let (decode, itchy) = (median(&ours), median(&theirs));
 
     // Decode + book, untimed per message: the mean.
     let fcfg = FeedConfig {
@@ -299,7 +296,7 @@ pub fn run_on(
             return Err(format!("the books saw anomalies on a clean stream: {s:?}"));
         }
     }
-    let book_mean = median(means.clone());
+    let book_mean = median(&means);
 
     // Decode + book, each message timed with the TSC.
     status("decode+book: per-message latency");
@@ -399,7 +396,7 @@ pub fn run_on(
         timer_overhead_ns: overhead,
         table_huge_pages_pct,
         book_by_type,
-        replay_msgs_per_s: median(rates),
+        replay_msgs_per_s: median(&rates),
         replay_packets: packets,
         replay_events_published: published,
         target_decode_2x_itchy: itchy >= 2.0 * decode,

@@ -251,13 +251,13 @@ pub fn run(cfg: &RingBenchConfig, spawn_echo: &SpawnEcho) -> Result<RingReport, 
 
     let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
     let tput = throughput_rounds(&ctx, cfg, &mut scratch)?;
-    let paired = median_f64(
-        tput.shm
-            .iter()
-            .zip(&tput.rtrb)
-            .map(|(&s, &r)| ratio(s as f64, r as f64))
-            .collect(),
-    );
+    let ratios: Vec<f64> = tput
+        .shm
+        .iter()
+        .zip(&tput.rtrb)
+        .map(|(&s, &r)| ratio(s as f64, r as f64))
+        .collect();
+    let paired = crate::median(&ratios);
     drop(scratch);
 
     Ok(RingReport {
@@ -1272,16 +1272,6 @@ fn throughput_rounds(
     Ok(t)
 }
 
-/// The median of ratios (the mean of the middle two for an even count); 0 for none.
-fn median_f64(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    match v.len() {
-        0 => 0.0,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
-}
-
 /// The median (the mean of the middle two for an even count); 0 for none.
 fn median(v: &[u64]) -> u64 {
     let mut s = v.to_vec();
@@ -1300,9 +1290,9 @@ mod tests {
     #[test]
     fn median_and_grouping() {
         assert_eq!(median(&[]), 0);
-        assert_eq!(median_f64(vec![]), 0.0);
-        assert_eq!(median_f64(vec![1.5, 0.5, 1.0]), 1.0);
-        assert_eq!(median_f64(vec![2.0, 1.0]), 1.5);
+        assert_eq!(crate::median(&[]), 0.0);
+        assert_eq!(crate::median(&[1.5, 0.5, 1.0]), 1.0);
+        assert_eq!(crate::median(&[2.0, 1.0]), 1.5);
         assert_eq!(median(&[5, 1, 3]), 3);
         assert_eq!(median(&[4, 1, 3, 2]), 2);
     }

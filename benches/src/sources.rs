@@ -66,6 +66,9 @@
 use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
+
+#[cfg(feature = "dpdk")] // only the DPDK run reports medians
+use crate::median;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -802,17 +805,6 @@ pub fn testpmd_pass(
         rx_pps: pps as f64,
         rx_pps_by_count: (rx1 - rx0) as f64 / secs,
     })
-}
-
-#[cfg_attr(not(feature = "dpdk"), allow(dead_code))] // only the DPDK run uses it
-fn median(v: &[f64]) -> f64 {
-    let mut v = v.to_vec();
-    v.sort_by(f64::total_cmp);
-    match v.len() {
-        0 => 0.0,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
 }
 
 /// `-m` for `mbufs` mbufs without hugepages (about 2.4 KiB each), at least 1024 MB.
