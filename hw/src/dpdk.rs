@@ -481,6 +481,40 @@ fn port_name(port: u16) -> String {
         .into_owned()
 }
 
+/// An mbuf's first segment: where its data starts (`rte_pktmbuf_mtod`), its length
+/// (`data_len`) and the chain's segment count (`nb_segs`), read in place at the offsets
+/// `shim.h` names, which the shim's build checks against the system `rte_mbuf.h`: no
+/// call per packet.
+///
+/// # Safety
+/// `m` must point at a valid mbuf.
+#[inline(always)]
+unsafe fn mbuf_first_segment(m: *const sys::rte_mbuf) -> (*const u8, u16, u16) {
+    let p = m.cast::<u8>();
+    // SAFETY: the caller gives a valid mbuf; the offsets are those of its buf_addr
+    // (pointer), data_off, nb_segs and data_len (u16) fields, checked at build time, and
+    // each is naturally aligned (an mbuf is cache-line aligned).
+    unsafe {
+        let buf = p
+            .add(sys::HP_MBUF_OFF_BUF_ADDR as usize)
+            .cast::<*const u8>()
+            .read();
+        let data_off = p
+            .add(sys::HP_MBUF_OFF_DATA_OFF as usize)
+            .cast::<u16>()
+            .read();
+        let segs = p
+            .add(sys::HP_MBUF_OFF_NB_SEGS as usize)
+            .cast::<u16>()
+            .read();
+        let len = p
+            .add(sys::HP_MBUF_OFF_DATA_LEN as usize)
+            .cast::<u16>()
+            .read();
+        (buf.add(data_off as usize), len, segs)
+    }
+}
+
 /// One RX queue of a started [`Port`], polled by one thread.
 #[derive(Debug)]
 pub struct RxQueue {
@@ -511,9 +545,8 @@ impl RxQueue {
             )
         } as usize;
         for &m in &self.bufs[..n] {
-            let (mut len, mut segs, mut total) = (0u16, 0u16, 0u32);
-            // SAFETY: m is an mbuf the PMD just handed us; the out pointers are valid.
-            let data = unsafe { sys::hp_mbuf_data(m, &mut len, &mut segs, &mut total) };
+            // SAFETY: m is an mbuf the PMD just handed us, valid until the free below.
+            let (data, len, segs) = unsafe { mbuf_first_segment(m) };
             if segs != 1 {
                 self.multi_segment += 1;
                 continue;

@@ -22,13 +22,18 @@ uint16_t hp_tx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint
 /* rte_pktmbuf_alloc / rte_pktmbuf_free (one whole chain). */
 struct rte_mbuf *hp_mbuf_alloc(struct rte_mempool *pool);
 void hp_mbuf_free(struct rte_mbuf *m);
-/* The first segment's data: rte_pktmbuf_mtod and data_len; the number of segments and
- * the packet's total length. */
-const uint8_t *hp_mbuf_data(const struct rte_mbuf *m, uint16_t *data_len, uint16_t *nb_segs,
-                            uint32_t *pkt_len);
 /* Appends len bytes to a fresh single-segment mbuf and returns where to write them
  * (rte_pktmbuf_append), or NULL if they do not fit. */
 uint8_t *hp_mbuf_append(struct rte_mbuf *m, uint16_t len);
+/* Where the receive path's fields sit in struct rte_mbuf (the first segment's data is
+ * buf_addr + data_off, data_len bytes), so that Rust reads them in place instead of
+ * calling into the shim for every packet. shim.c checks each one against
+ * the system's rte_mbuf.h with a static assertion: a DPDK with another layout fails the
+ * build there, naming the field. */
+#define HP_MBUF_OFF_BUF_ADDR 0
+#define HP_MBUF_OFF_DATA_OFF 16
+#define HP_MBUF_OFF_NB_SEGS 20
+#define HP_MBUF_OFF_DATA_LEN 40
 /* RTE_MBUF_DEFAULT_BUF_SIZE. */
 uint16_t hp_mbuf_default_buf_size(void);
 
