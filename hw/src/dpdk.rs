@@ -26,8 +26,12 @@ use std::sync::{Arc, OnceLock};
 
 use dpdk_sys as sys;
 
-/// Packets per receive call.
-pub const BURST: usize = 32;
+/// Packets per receive call: the most one `rte_eth_rx_burst` returns, which returns
+/// what has arrived, so a larger burst adds no wait. 64, like the pcap and recvmmsg
+/// sources: each call's fixed costs (the PMD's entry, the bulk allocation and free, the
+/// receive timestamp) are shared by twice as many packets as at DPDK's customary 32,
+/// which `hotpath bench sources` measured faster with small packets (docs/PERFORMANCE.md).
+pub const BURST: usize = 64;
 
 /// The default [`PortConfig::mempool_cache`]. Without a cache, mbufs cycle through the
 /// whole pool in ring order, so the PMD writes every packet into an mbuf that left the
