@@ -152,3 +152,34 @@ fn errors_name_what_is_wrong() {
     let mut rx = port.rx_queue(0).unwrap();
     assert_eq!(receive_all(&mut rx, 1).len(), 1);
 }
+
+/// A frame larger than an mbuf's data room arrives as a chain of segments: counted,
+/// not handed out, and the frames around it still arrive whole (this reads each
+/// mbuf's segment count, length and data in place).
+#[test]
+fn a_frame_in_several_segments_is_counted_not_lent() {
+    let (eal, _g) = eal();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("jumbo.pcap");
+    let mut sent = frames(40);
+    let jumbo: Vec<u8> = (0..5000).map(|j| (j * 13) as u8).collect();
+    for at in [3, 17, 30] {
+        sent.insert(at, jumbo.clone());
+    }
+    write_pcap(&path, &sent);
+    let id = eal
+        .probe(&format!("net_pcap4,rx_pcap={}", path.display()))
+        .unwrap();
+    let mut port = Port::open(eal, id, &PortConfig::default()).unwrap();
+    let mut rx = port.rx_queue(0).unwrap();
+    let want: Vec<Vec<u8>> = sent.iter().filter(|f| f.len() < 2000).cloned().collect();
+    assert_eq!(want.len(), 40);
+    assert_eq!(receive_all(&mut rx, want.len()), want);
+    assert_eq!(rx.multi_segment(), 3);
+    assert_eq!(port.stats().ipackets, 43);
+    assert_eq!(
+        port.mbufs_in_use(0),
+        0,
+        "every segment returned to the pool"
+    );
+}
