@@ -24,12 +24,11 @@ use hotpath_feed::itch::{parse, LengthPrefixed, Message};
 use hotpath_feed::source::pcap::{Pace, PcapSource};
 use hotpath_feed::source::{Lines, SourceError};
 use hotpath_hw::tsc::{rdtsc, Tsc};
-
-use crate::median;
 use hotpath_shm::md::MdEvent;
 use serde::{Deserialize, Serialize};
 
 use crate::machine::Machine;
+use crate::median;
 use crate::memprobe::{self, MemProbe};
 
 /// What to run.

@@ -66,9 +66,6 @@
 use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
-
-#[cfg(feature = "dpdk")] // only the DPDK run reports medians
-use crate::median;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -83,6 +80,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::machine::Machine;
 
+#[cfg(feature = "dpdk")] // only the DPDK run reports medians
+use crate::median;
 #[cfg(feature = "dpdk")]
 use hotpath_feed::source::dpdk::DpdkSource;
 #[cfg(feature = "dpdk")]
