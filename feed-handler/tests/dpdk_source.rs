@@ -1,12 +1,16 @@
-//! The DPDK packet source on `net_pcap` virtual devices: the real MoldUDP64 capture
+//! The DPDK packet source on virtual devices. On `net_pcap`: the real MoldUDP64 capture
 //! decodes to exactly what the pcap-file source gives, and a generated capture of a
 //! million packets arrives complete, every sequence once, nothing missed by the port.
+//! Live, on `net_af_packet` (loopback), `net_af_xdp` (a veth pair made for the test)
+//! and `net_tap`: a generated day sent as UDP feeds the handler every sequence once.
 //! One EAL per process: every test here shares it.
 #![cfg(feature = "dpdk")]
 
+use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hotpath_book::NullSink;
 use hotpath_feed::gen::{self, GenConfig, Generator, PcapOptions};
@@ -15,7 +19,9 @@ use hotpath_feed::moldudp64::{Line, Packet};
 use hotpath_feed::source::dpdk::DpdkSource;
 use hotpath_feed::source::pcap::{Pace, PcapSource};
 use hotpath_feed::source::{Lines, PacketSource, SourceError};
+use hotpath_hw::discipline::{has_capability, CAP_NET_ADMIN, CAP_NET_RAW, CAP_SYS_ADMIN};
 use hotpath_hw::dpdk::{Eal, Port, PortConfig};
+use hotpath_hw::net::mcast_tx;
 
 /// The EAL without devices (tests attach theirs); tests take turns with hot plug.
 fn eal() -> (&'static Eal, MutexGuard<'static, ()>) {
@@ -136,30 +142,12 @@ fn a_million_generated_packets_arrive_complete_every_sequence_once() {
     assert_eq!(src.multi_segment(), 0);
 }
 
-#[test]
-fn a_live_af_packet_port_on_loopback_feeds_the_handler_every_sequence_once() {
-    const MESSAGES: u64 = 60_000;
-    let (eal, _g) = eal();
-    let probed = eal.probe("net_af_packet0,iface=lo");
-    if !hotpath_hw::discipline::has_capability(hotpath_hw::discipline::CAP_NET_RAW) {
-        // A packet socket needs CAP_NET_RAW: refused, and the error says which device.
-        let e = probed.expect_err("net_af_packet without CAP_NET_RAW");
-        assert!(e.to_string().contains("net_af_packet0"), "{e}");
-        return;
-    }
-    let port = Port::open(
-        eal,
-        probed.expect("probe net_af_packet on lo"),
-        &PortConfig::default(),
-    )
-    .expect("open af_packet port");
-
-    // The day's MoldUDP64 payloads, sent as unicast UDP on loopback to a socket that
-    // is bound (so no ICMP comes back) but never read: the DPDK port sees the frames.
+/// The MoldUDP64 payloads of a generated day of `messages` messages, in order.
+fn day_payloads(messages: u64, seed: u64) -> Vec<Vec<u8>> {
     let mut pcap = Vec::new();
     let cfg = GenConfig {
-        messages: MESSAGES,
-        seed: 8,
+        messages,
+        seed,
         symbols: 10,
         live_target: None,
     };
@@ -178,11 +166,17 @@ fn a_live_af_packet_port_on_loopback_feeds_the_handler_every_sequence_once() {
         file.recv_burst(&mut |p, _| payloads.push(p.to_vec())),
         Err(SourceError::End)
     ) {}
-    let sink = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let dst = match sink.local_addr().unwrap() {
-        std::net::SocketAddr::V4(a) => a,
-        other => panic!("{other}"),
-    };
+    payloads
+}
+
+/// A live port: a generated day's payloads are sent with `tx` to `dst` (the feed's line
+/// A) while the feed handler pumps a `DpdkSource` on `port`. Every message must arrive
+/// once, with no gap; the source must lend each payload `copies` times (the session
+/// drops the repeats), the port must have seen every frame and missed none, and the
+/// source must name `device`.
+fn feed_live(port: Port, tx: UdpSocket, dst: SocketAddrV4, device: &str, copies: u64) {
+    const MESSAGES: u64 = 60_000;
+    let payloads = day_payloads(MESSAGES, 8);
     let lines = Lines {
         a: Some(dst),
         b: None,
@@ -190,44 +184,188 @@ fn a_live_af_packet_port_on_loopback_feeds_the_handler_every_sequence_once() {
     let mut src = DpdkSource::on_port(port, lines, None).unwrap();
     let mut feed = Feed::new(&FeedConfig::default(), NullSink).unwrap();
     let sender = std::thread::spawn(move || {
-        let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         for p in &payloads {
             tx.send_to(p, dst).unwrap();
             // ~40k packets/s: well inside what the PMD's ring and this loop keep up with.
-            let t = std::time::Instant::now();
+            let t = Instant::now();
             while t.elapsed() < Duration::from_micros(25) {
                 std::hint::spin_loop();
             }
         }
-        drop(sink);
         payloads.len() as u64
     });
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while !feed.session.is_finished() && std::time::Instant::now() < deadline {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !feed.session.is_finished() && Instant::now() < deadline {
         feed.pump(&mut src).unwrap();
     }
     let sent = sender.join().unwrap();
-    let s = feed.session.stats();
     assert!(
         feed.session.is_finished(),
-        "end of session never arrived: {s:?}"
+        "{device}: end of session never arrived: {:?}",
+        feed.session.stats()
     );
+    // Take the repeats still on their way (the end of session's second copy).
+    let linger = Instant::now() + Duration::from_millis(200);
+    while Instant::now() < linger {
+        feed.pump(&mut src).unwrap();
+    }
+    let s = feed.session.stats();
     assert_eq!(
         feed.core.stats.messages, MESSAGES,
-        "every message delivered once"
+        "{device}: every message delivered once"
     );
-    assert_eq!((s.gaps_detected, s.messages_lost), (0, 0));
-    assert_eq!(feed.session.next_sequence(), MESSAGES + 1);
+    assert_eq!((s.gaps_detected, s.messages_lost), (0, 0), "{device}");
+    assert_eq!(feed.session.next_sequence(), MESSAGES + 1, "{device}");
+    assert_eq!(
+        src.stats().packets,
+        copies * sent,
+        "{device}: every payload lent {copies} time(s)"
+    );
+    assert_eq!(s.packets[Line::A.index()], copies * sent, "{device}: {s:?}");
+    assert_eq!(
+        s.duplicates[Line::A.index()],
+        (copies - 1) * MESSAGES,
+        "{device}: {s:?}"
+    );
     let nic = src.nic_stats().unwrap();
     assert!(
-        nic.ipackets >= sent,
-        "the port saw {} of {sent} frames",
+        nic.ipackets >= copies * sent,
+        "{device}: the port saw {} of {sent} frames x {copies}",
         nic.ipackets
     );
-    assert_eq!(nic.imissed, 0);
+    assert_eq!(nic.imissed, 0, "{device}");
+    assert!(src.describe().contains(device), "{}", src.describe());
+}
+
+/// Runs `ip ARGS` (iproute2), failing the test with its error output.
+fn ip(args: &[&str]) {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .expect("run `ip` (Debian package iproute2)");
     assert!(
-        src.describe().contains("net_af_packet"),
-        "{}",
-        src.describe()
+        out.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// This process's own link-local address for a test interface (unique per test run).
+fn link_local(tag: u8) -> Ipv4Addr {
+    let id = std::process::id();
+    Ipv4Addr::new(169, 254, tag, 1 + (id % 250) as u8)
+}
+
+/// Brings interface `name` up with the address `addr`/32, so that a socket can send
+/// multicast out of it ([`mcast_tx`]).
+fn up_with_address(name: &str, addr: Ipv4Addr) {
+    ip(&["link", "set", name, "up"]);
+    ip(&["addr", "add", &format!("{addr}/32"), "dev", name]);
+}
+
+/// A veth pair made for one test and deleted when dropped: what is sent out of `tx`
+/// arrives at `rx`.
+struct Veth {
+    tx: String,
+    rx: String,
+}
+
+impl Veth {
+    fn new(tag: u8) -> Veth {
+        let id = std::process::id() % 100_000;
+        let v = Veth {
+            tx: format!("hp{tag}x{id}t"),
+            rx: format!("hp{tag}x{id}r"),
+        };
+        ip(&["link", "add", &v.tx, "type", "veth", "peer", "name", &v.rx]);
+        ip(&["link", "set", &v.rx, "up"]);
+        up_with_address(&v.tx, link_local(tag));
+        v
+    }
+}
+
+impl Drop for Veth {
+    fn drop(&mut self) {
+        // Deleting one end deletes the pair.
+        let _ = Command::new("ip").args(["link", "del", &self.tx]).status();
+    }
+}
+
+/// Whether this process holds every capability in `caps`.
+fn holds(caps: &[u32]) -> bool {
+    caps.iter().all(|&c| has_capability(c))
+}
+
+/// Without the capabilities a device needs (measured by dropping each in turn:
+/// `net_af_packet` CAP_NET_RAW for its packet socket and CAP_NET_ADMIN to set the
+/// link's flags; `net_tap` CAP_NET_ADMIN to make its interface; `net_af_xdp` both of
+/// those and CAP_SYS_ADMIN for libxdp to load its program), its port must be refused,
+/// naming the device.
+fn refused_without_capabilities(eal: &Eal, devargs: &str) {
+    let device = devargs.split(',').next().unwrap();
+    let e = eal
+        .probe(devargs)
+        .and_then(|id| Port::open(eal, id, &PortConfig::default()).map(|_| id))
+        .expect_err("a port without the capabilities its device needs");
+    assert!(e.to_string().contains(device), "{e}");
+}
+
+#[test]
+fn a_live_af_packet_port_on_loopback_feeds_the_handler_every_sequence_once() {
+    let (eal, _g) = eal();
+    let devargs = "net_af_packet0,iface=lo";
+    if !holds(&[CAP_NET_RAW, CAP_NET_ADMIN]) {
+        refused_without_capabilities(eal, devargs);
+        return;
+    }
+    let id = eal.probe(devargs).expect("probe net_af_packet on lo");
+    let port = Port::open(eal, id, &PortConfig::default()).expect("open af_packet port");
+    // Unicast UDP on loopback to a socket that is bound (so no ICMP comes back) but
+    // never read: the DPDK port sees the frames.
+    let sink = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let dst = match sink.local_addr().unwrap() {
+        std::net::SocketAddr::V4(a) => a,
+        other => panic!("{other}"),
+    };
+    let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+    // A packet socket on loopback sees each frame twice: leaving and arriving.
+    feed_live(port, tx, dst, "net_af_packet0", 2);
+}
+
+#[test]
+fn a_live_af_xdp_port_on_a_veth_feeds_the_handler_every_sequence_once() {
+    let (eal, _g) = eal();
+    if !holds(&[CAP_NET_RAW, CAP_NET_ADMIN, CAP_SYS_ADMIN]) {
+        refused_without_capabilities(eal, "net_af_xdp0,iface=lo");
+        return;
+    }
+    // The feed as multicast out of one end of a veth pair; the AF_XDP socket on the
+    // other end takes every frame before the kernel's stack sees it.
+    let veth = Veth::new(71);
+    let devargs = format!("net_af_xdp0,iface={}", veth.rx);
+    let id = eal.probe(&devargs).expect("probe net_af_xdp");
+    let port = Port::open(eal, id, &PortConfig::default()).expect("open af_xdp port");
+    let tx = mcast_tx(&veth.tx).unwrap();
+    let group = SocketAddrV4::new(Ipv4Addr::new(239, 254, 71, 1), 26477);
+    feed_live(port, tx, group, "net_af_xdp0", 1);
+}
+
+#[test]
+fn a_live_tap_port_feeds_the_handler_every_sequence_once() {
+    let (eal, _g) = eal();
+    let tap = format!("hptap{}", std::process::id() % 100_000);
+    let devargs = format!("net_tap0,iface={tap}");
+    if !holds(&[CAP_NET_ADMIN]) {
+        refused_without_capabilities(eal, &devargs);
+        return;
+    }
+    // The PMD makes the kernel interface; what the kernel sends out of it, the port
+    // receives. Closing the port removes the interface.
+    let id = eal.probe(&devargs).expect("probe net_tap");
+    let port = Port::open(eal, id, &PortConfig::default()).expect("open tap port");
+    up_with_address(&tap, link_local(72));
+    let tx = mcast_tx(&tap).unwrap();
+    let group = SocketAddrV4::new(Ipv4Addr::new(239, 254, 72, 1), 26477);
+    feed_live(port, tx, group, "net_tap0", 1);
 }

@@ -476,6 +476,11 @@ pub unsafe fn prefault_range(ptr: *mut u8, len: usize, touch: Touch) -> usize {
 /// Capability numbers (linux/capability.h) that the knobs here and the packet sockets
 /// of DPDK's `net_af_packet` need.
 pub const CAP_NET_RAW: u32 = 13;
+/// See [`CAP_NET_RAW`]: link flags and new interfaces (`net_af_packet`, `net_tap`,
+/// `net_af_xdp`).
+pub const CAP_NET_ADMIN: u32 = 12;
+/// See [`CAP_NET_RAW`]: what libxdp needs to load `net_af_xdp`'s XDP program.
+pub const CAP_SYS_ADMIN: u32 = 21;
 /// See [`CAP_NET_RAW`].
 pub const CAP_IPC_LOCK: u32 = 14;
 /// See [`CAP_NET_RAW`].
