@@ -151,7 +151,7 @@ pub struct ReplayArgs {
     /// Receive through DPDK with these EAL arguments, e.g. "--no-huge --no-pci
     /// --no-shconf -m 512 -l 0" (then INPUT becomes `--vdev=net_pcap0,rx_pcap=INPUT`).
     /// Needs a binary built with feature `dpdk`. The replay ends 500 ms after the last
-    /// packet.
+    /// packet (the timing stops at the last packet).
     #[arg(long, allow_hyphen_values = true)]
     pub dpdk: Option<String>,
     /// With --dpdk: the port (device name or number; default 0).
@@ -307,6 +307,7 @@ pub fn replay_cmd(args: &ReplayArgs) -> CmdResult {
         );
     }
     let started = Instant::now();
+    let mut packets_timed: Option<Duration> = None;
     let mut session: Option<(CaptureStats, hotpath_feed::source::SourceStats)> = None;
     let every = args.dump_every.filter(|&n| n > 0);
     match format {
@@ -349,13 +350,24 @@ pub fn replay_cmd(args: &ReplayArgs) -> CmdResult {
                 pb: &pb,
             };
             let mut seqr = CaptureSequencer::default();
+            // Timed from the call that returned the first packets to the end of the
+            // last that returned any: without the EAL's start-up or the idle end of a
+            // DPDK port (or the wait for a live port's first packet).
+            let mut first: Option<Instant> = None;
+            let mut last = started;
             loop {
+                let before = Instant::now();
                 match src.recv_burst(&mut |p, _meta| seqr.on_packet(p, &mut d)) {
-                    Ok(_) => {}
+                    Ok(0) => {}
+                    Ok(_) => {
+                        first.get_or_insert(before);
+                        last = Instant::now();
+                    }
                     Err(SourceError::End) => break,
                     Err(e) => return Err(e.into()),
                 }
             }
+            packets_timed = first.map(|f| last - f);
             if let Some(e) = d.err.take() {
                 return Err(e.into());
             }
@@ -363,7 +375,9 @@ pub fn replay_cmd(args: &ReplayArgs) -> CmdResult {
         }
     }
     pb.finish_and_clear();
-    let secs = started.elapsed().as_secs_f64();
+    let secs = packets_timed
+        .unwrap_or_else(|| started.elapsed())
+        .as_secs_f64();
     if let Some(out) = dump.as_mut() {
         dump_books(&feed.core.books, feed.core.last_seq, out)?;
         out.flush()?;
