@@ -3,7 +3,8 @@
 //! million packets arrives complete, every sequence once, nothing missed by the port.
 //! Live, on `net_af_packet` (loopback), `net_af_xdp` (a veth pair made for the test)
 //! and `net_tap`: a generated day sent as UDP feeds the handler every sequence once.
-//! One EAL per process: every test here shares it.
+//! After warm-up the source allocates nothing. One EAL per process: every test here
+//! shares it.
 #![cfg(feature = "dpdk")]
 
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
@@ -12,16 +13,20 @@ use std::process::Command;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use hotpath_book::NullSink;
+use hotpath_book::{BookConfig, NullSink};
 use hotpath_feed::gen::{self, GenConfig, Generator, PcapOptions};
 use hotpath_feed::handler::{Feed, FeedConfig};
 use hotpath_feed::moldudp64::{Line, Packet};
 use hotpath_feed::source::dpdk::DpdkSource;
 use hotpath_feed::source::pcap::{Pace, PcapSource};
 use hotpath_feed::source::{Lines, PacketSource, SourceError};
+use hotpath_hw::alloc::CountingAllocator;
 use hotpath_hw::discipline::{has_capability, CAP_NET_ADMIN, CAP_NET_RAW, CAP_SYS_ADMIN};
 use hotpath_hw::dpdk::{Eal, Port, PortConfig};
 use hotpath_hw::net::mcast_tx;
+
+#[global_allocator]
+static ALLOC: CountingAllocator = CountingAllocator;
 
 /// The EAL without devices (tests attach theirs); tests take turns with hot plug.
 fn eal() -> (&'static Eal, MutexGuard<'static, ()>) {
@@ -140,6 +145,57 @@ fn a_million_generated_packets_arrive_complete_every_sequence_once() {
     assert_eq!((ps.imissed, ps.ierrors, ps.rx_nombuf), (0, 0, 0));
     assert_eq!(src.stats().packets, packets);
     assert_eq!(src.multi_segment(), 0);
+}
+
+#[test]
+fn the_dpdk_source_allocates_nothing_after_warm_up() {
+    // Receive, parse in the mbuf, lend, bulk free, the port's counters, the idle end:
+    // none of it may allocate once running (the feed behind it is proven so by
+    // `no_alloc.rs`; DPDK's own memory is its pools, allocated at start).
+    const MESSAGES: u64 = 200_000;
+    let (eal, _g) = eal();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("day.pcap");
+    let opts = PcapOptions {
+        max_packet: 200,
+        ..PcapOptions::default()
+    };
+    let cfg = GenConfig {
+        messages: MESSAGES,
+        seed: 13,
+        symbols: 50,
+        live_target: None,
+    };
+    let file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    gen::write_pcap(Generator::new(cfg).unwrap(), file, &opts, |_| {}).unwrap();
+    let mut src = dpdk_source(eal, "net_pcap13", &path);
+    let fc = FeedConfig {
+        books: BookConfig {
+            order_capacity: 1 << 18,
+            max_levels: 1 << 18,
+            ..BookConfig::default()
+        },
+        ..FeedConfig::default()
+    };
+    let mut feed = Feed::new(&fc, NullSink).unwrap();
+    while feed.core.stats.messages < MESSAGES / 5 {
+        feed.pump(&mut src).unwrap();
+    }
+    let mut end = None;
+    let allocations = ALLOC.allocations_in(|| loop {
+        match feed.pump(&mut src) {
+            Ok(_) => {}
+            Err(e) => {
+                end = Some(e);
+                break;
+            }
+        }
+    });
+    assert!(matches!(end, Some(SourceError::End)), "{end:?}");
+    assert_eq!(feed.core.stats.messages, MESSAGES, "every message applied");
+    assert!(feed.session.is_finished());
+    assert_eq!(allocations, 0, "allocations after warm-up");
+    assert_eq!(src.port_stats().imissed, 0);
 }
 
 /// The MoldUDP64 payloads of a generated day of `messages` messages, in order.
