@@ -80,6 +80,18 @@ pub enum DpdkError {
         code: i32,
         msg: String,
     },
+    /// An RX queue could not be set up with the sizes asked for (a PMD may want more
+    /// descriptors or mbufs: `net_pcap`'s `infinite_rx` one mbuf per packet of its file).
+    #[error("DPDK port {port} ({name}): setting up RX queue {queue} with {rx_desc} descriptors and a pool of {mbufs} mbufs failed: {msg} ({code}); DPDK's log above says what the driver wanted (the sizes are PortConfig's rx_desc and mbufs_per_queue; `--source dpdk?rx_desc=N&mbufs=N` on the command line)")]
+    RxQueueSetup {
+        port: u16,
+        name: String,
+        queue: u16,
+        rx_desc: u16,
+        mbufs: u32,
+        code: i32,
+        msg: String,
+    },
     /// The mbuf pool could not be created.
     #[error("DPDK mbuf pool {name:?} of {mbufs} mbufs failed: {msg} (rte_errno {errno}); with --no-huge, raise -m (MB of memory)")]
     Mempool {
@@ -281,7 +293,9 @@ unsafe impl Sync for PortInner {}
 
 impl Port {
     /// Configures `port` with `cfg.rx_queues` RX queues (and one TX queue, which some
-    /// PMDs require), a pool per queue, and starts it.
+    /// PMDs require), a pool per queue, and starts it. If a step after the device's
+    /// configuration fails, the port is stopped and closed (a vdev's port is released:
+    /// probe the device again to retry).
     pub fn open(eal: &Eal, port: u16, cfg: &PortConfig) -> Result<Port, DpdkError> {
         if port >= eal.port_count() {
             return Err(DpdkError::NoSuchPort(port.to_string(), eal.port_count()));
@@ -372,7 +386,15 @@ impl Port {
                 )
             };
             if rc != 0 {
-                return Err(fail("rte_eth_rx_queue_setup", rc));
+                return Err(DpdkError::RxQueueSetup {
+                    port,
+                    name,
+                    queue: q,
+                    rx_desc: cfg.rx_desc,
+                    mbufs: cfg.mbufs_per_queue,
+                    code: rc,
+                    msg: strerror(rc),
+                });
             }
         }
         // SAFETY: as above, for the one TX queue.

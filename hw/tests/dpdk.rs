@@ -151,6 +151,43 @@ fn errors_name_what_is_wrong() {
     let mut port = Port::open(eal, id, &PortConfig::default()).unwrap();
     let mut rx = port.rx_queue(0).unwrap();
     assert_eq!(receive_all(&mut rx, 1).len(), 1);
+    // A pool too small for what the driver wants (`infinite_rx` keeps an mbuf per
+    // packet of its file): the error names the queue and both sizes.
+    let path = dir.path().join("six_hundred.pcap");
+    write_pcap(&path, &frames(600));
+    let id = eal
+        .probe(&format!(
+            "net_pcap8,rx_pcap={},infinite_rx=1",
+            path.display()
+        ))
+        .unwrap();
+    let small = PortConfig {
+        rx_desc: 64,
+        mbufs_per_queue: 511,
+        ..PortConfig::default()
+    };
+    let e = Port::open(eal, id, &small).unwrap_err();
+    assert!(matches!(e, DpdkError::RxQueueSetup { queue: 0, .. }), "{e}");
+    let text = e.to_string();
+    for part in ["net_pcap8", "RX queue 0", "64 descriptors", "511 mbufs"] {
+        assert!(text.contains(part), "{part}: {text}");
+    }
+    // A port whose setup failed is closed; a new one with a pool large enough works.
+    assert!(Port::open(eal, id, &PortConfig::default()).is_err());
+    let id = eal
+        .probe(&format!(
+            "net_pcap14,rx_pcap={},infinite_rx=1",
+            path.display()
+        ))
+        .unwrap();
+    let enough = PortConfig {
+        mbufs_per_queue: 1023,
+        ..small
+    };
+    let mut port = Port::open(eal, id, &enough).unwrap();
+    let mut rx = port.rx_queue(0).unwrap();
+    let n = receive_all(&mut rx, 700).len();
+    assert!(n >= 700, "{n}: replayed past the end of the file");
 }
 
 /// A frame larger than an mbuf's data room arrives as a chain of segments: counted,
