@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use hotpath_feed::source::PacketSource;
+use hotpath_feed::source::{Lines, PacketSource};
 
 /// The EAL arguments for a replay of `pcap` if the given ones attach no device: a
 /// `net_pcap` vdev reading the file.
@@ -20,31 +20,44 @@ pub fn eal_args(eal: &str, pcap: Option<&Path>) -> Vec<String> {
     args
 }
 
-/// Opens a DPDK source: initialises the EAL with `args`, opens `port` (a device name
-/// or number; default port 0). A finite replay passes `end_after_idle`.
+/// Which port to open and how (the command line's part of a `DpdkSourceConfig`).
+#[derive(Debug, Clone, Default)]
+#[cfg_attr(not(feature = "dpdk"), allow(dead_code))] // only a DPDK build opens a port
+pub struct PortOpts {
+    /// A device name or number; `None`: port 0.
+    pub port: Option<String>,
+    /// The feed's lines (default: every UDP datagram is line A).
+    pub lines: Lines,
+    /// RX descriptors (default: `PortConfig`'s).
+    pub rx_desc: Option<u16>,
+    /// Mbufs in the RX queue's pool (default: `PortConfig`'s).
+    pub mbufs: Option<u32>,
+    /// A finite replay ends after this long without a packet.
+    pub end_after_idle: Option<Duration>,
+}
+
+/// Opens a DPDK source: initialises the EAL with `args`, then opens the port `opts`
+/// names.
 #[cfg(feature = "dpdk")]
-pub fn open(
-    args: Vec<String>,
-    port: Option<&str>,
-    end_after_idle: Option<Duration>,
-) -> Result<Box<dyn PacketSource>, crate::Error> {
+pub fn open(args: Vec<String>, opts: &PortOpts) -> Result<Box<dyn PacketSource>, crate::Error> {
     use hotpath_feed::source::dpdk::{DpdkSource, DpdkSourceConfig};
-    use hotpath_feed::source::Lines;
+    use hotpath_hw::dpdk::PortConfig;
+    let d = PortConfig::default();
     let cfg = DpdkSourceConfig {
         eal_args: args,
-        port: port.map(str::to_owned),
-        port_cfg: Default::default(),
-        end_after_idle,
+        port: opts.port.clone(),
+        port_cfg: PortConfig {
+            rx_desc: opts.rx_desc.unwrap_or(d.rx_desc),
+            mbufs_per_queue: opts.mbufs.unwrap_or(d.mbufs_per_queue),
+            ..d
+        },
+        end_after_idle: opts.end_after_idle,
     };
-    Ok(Box::new(DpdkSource::open(&cfg, Lines::default())?))
+    Ok(Box::new(DpdkSource::open(&cfg, opts.lines)?))
 }
 
 #[cfg(not(feature = "dpdk"))]
-pub fn open(
-    _args: Vec<String>,
-    _port: Option<&str>,
-    _end_after_idle: Option<Duration>,
-) -> Result<Box<dyn PacketSource>, crate::Error> {
+pub fn open(_args: Vec<String>, _opts: &PortOpts) -> Result<Box<dyn PacketSource>, crate::Error> {
     Err(NOT_BUILT.into())
 }
 

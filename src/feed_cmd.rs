@@ -332,8 +332,11 @@ pub fn replay_cmd(args: &ReplayArgs) -> CmdResult {
             let mut src: Box<dyn PacketSource> = match &args.dpdk {
                 Some(eal) => crate::dpdk_opt::open(
                     crate::dpdk_opt::eal_args(eal, args.input.as_deref()),
-                    args.dpdk_port.as_deref(),
-                    Some(Duration::from_millis(500)),
+                    &crate::dpdk_opt::PortOpts {
+                        port: args.dpdk_port.clone(),
+                        end_after_idle: Some(Duration::from_millis(500)),
+                        ..Default::default()
+                    },
                 )?,
                 None => Box::new(PcapSource::from_bytes(
                     &input,
@@ -470,8 +473,10 @@ pub fn replay_cmd(args: &ReplayArgs) -> CmdResult {
 pub struct FeedArgs {
     /// Where packets come from: `udp://GROUP:PORT?iface=IF[&b=GROUP:PORT][&request=HOST:PORT]`,
     /// `pcap:FILE[?speed=X]` (X times real time; default as fast as possible), a
-    /// `.pcap` file path, or `dpdk[:PORT]` (a DPDK port by device name or number,
-    /// default 0; with --dpdk).
+    /// `.pcap` file path, or `dpdk[:PORT][?a=GROUP:PORT&b=GROUP:PORT&request=HOST:PORT
+    /// &rx_desc=N&mbufs=N]` (a DPDK port by device name or number, default 0, with
+    /// --dpdk; without a= every UDP datagram is line A; rx_desc and mbufs size its RX
+    /// queue, default 1024 and 8191).
     #[arg(long)]
     pub source: String,
     /// EAL arguments for `--source dpdk`, e.g. "--no-huge --no-pci --no-shconf -m 512
@@ -523,12 +528,73 @@ pub enum SourceSpec {
     },
     Dpdk {
         port: Option<String>,
+        /// Line A and B groups (without `a`, every UDP datagram is line A).
+        lines: Lines,
+        request: Option<SocketAddrV4>,
+        rx_desc: Option<u16>,
+        mbufs: Option<u32>,
     },
 }
 
 fn parse_addr(what: &str, v: &str) -> Result<SocketAddrV4, String> {
     v.parse()
         .map_err(|_| format!("--source: {what} `{v}` is not an IPv4 address:port"))
+}
+
+/// Parses what follows `dpdk` in a `--source`: `[:PORT][?a=GROUP:PORT&b=GROUP:PORT
+/// &request=HOST:PORT&rx_desc=N&mbufs=N]`.
+fn parse_dpdk_source(rest: &str) -> Result<SourceSpec, String> {
+    let (port, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let port = match port.strip_prefix(':') {
+        None => None,
+        Some("") => {
+            return Err("--source dpdk:PORT: the port (device name or number) is empty".into())
+        }
+        Some(p) => Some(p.to_string()),
+    };
+    let (mut lines, mut request, mut rx_desc, mut mbufs) = (Lines::default(), None, None, None);
+    for kv in query.split('&').filter(|kv| !kv.is_empty()) {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| format!("--source: `{kv}` is not key=value"))?;
+        let count = |max: u64| -> Result<u64, String> {
+            match v.parse::<u64>() {
+                Ok(n) if (1..=max).contains(&n) => Ok(n),
+                _ => Err(format!(
+                    "--source: {k} `{v}` is not a count from 1 to {max}"
+                )),
+            }
+        };
+        match k {
+            "a" => lines.a = Some(parse_addr("line A", v)?),
+            "b" => lines.b = Some(parse_addr("line B", v)?),
+            "request" => request = Some(parse_addr("request server", v)?),
+            "rx_desc" => rx_desc = Some(count(u64::from(u16::MAX))? as u16),
+            "mbufs" => mbufs = Some(count(u64::from(u32::MAX))? as u32),
+            other => {
+                return Err(format!(
+                    "--source: unknown option `{other}` (a, b, request, rx_desc, mbufs)"
+                ))
+            }
+        }
+    }
+    if lines.b.is_some() && lines.a.is_none() {
+        return Err("--source dpdk: line B (b=) needs line A (a=) too".into());
+    }
+    if let (Some(d), Some(m)) = (rx_desc, mbufs) {
+        if m <= u32::from(d) {
+            return Err(format!(
+                "--source dpdk: mbufs={m} must exceed rx_desc={d} (every descriptor holds an mbuf, and bursts need more)"
+            ));
+        }
+    }
+    Ok(SourceSpec::Dpdk {
+        port,
+        lines,
+        request,
+        rx_desc,
+        mbufs,
+    })
 }
 
 /// Parses a `--source` value.
@@ -560,16 +626,8 @@ pub fn parse_source(s: &str) -> Result<SourceSpec, String> {
             request,
         });
     }
-    if s == "dpdk" {
-        return Ok(SourceSpec::Dpdk { port: None });
-    }
-    if let Some(port) = s.strip_prefix("dpdk:") {
-        if port.is_empty() {
-            return Err("--source dpdk:PORT: the port (device name or number) is empty".into());
-        }
-        return Ok(SourceSpec::Dpdk {
-            port: Some(port.into()),
-        });
+    if s == "dpdk" || s.starts_with("dpdk:") || s.starts_with("dpdk?") {
+        return parse_dpdk_source(&s["dpdk".len()..]);
     }
     let (path, query) = match s.strip_prefix("pcap:") {
         Some(rest) => rest.split_once('?').unwrap_or((rest, "")),
@@ -626,14 +684,27 @@ pub fn feed_cmd(shm: &ShmArgs, args: &FeedArgs) -> CmdResult {
             Box::new(PcapSource::open(path, Lines::default(), *pace)?),
             None,
         ),
-        SourceSpec::Dpdk { port } => {
+        SourceSpec::Dpdk {
+            port,
+            lines,
+            request,
+            rx_desc,
+            mbufs,
+        } => {
             let eal = args
                 .dpdk
                 .as_deref()
                 .ok_or("--source dpdk needs --dpdk \"EAL ARGUMENTS\" (e.g. \"--no-huge --no-pci --no-shconf -m 512 -l 0 --vdev=net_pcap0,rx_pcap=day.pcap\")")?;
+            let opts = crate::dpdk_opt::PortOpts {
+                port: port.clone(),
+                lines: *lines,
+                rx_desc: *rx_desc,
+                mbufs: *mbufs,
+                end_after_idle: None,
+            };
             (
-                crate::dpdk_opt::open(crate::dpdk_opt::eal_args(eal, None), port.as_deref(), None)?,
-                None,
+                crate::dpdk_opt::open(crate::dpdk_opt::eal_args(eal, None), &opts)?,
+                *request,
             )
         }
     };
@@ -898,16 +969,73 @@ mod tests {
             .unwrap_err()
             .contains("positive"));
         assert!(parse_source("ftp://x").unwrap_err().contains("expected"));
-        assert_eq!(
-            parse_source("dpdk").unwrap(),
-            SourceSpec::Dpdk { port: None }
-        );
+        let dpdk = |port: Option<&str>| SourceSpec::Dpdk {
+            port: port.map(str::to_owned),
+            lines: Lines::default(),
+            request: None,
+            rx_desc: None,
+            mbufs: None,
+        };
+        assert_eq!(parse_source("dpdk").unwrap(), dpdk(None));
         assert_eq!(
             parse_source("dpdk:net_pcap0").unwrap(),
+            dpdk(Some("net_pcap0"))
+        );
+        assert_eq!(parse_source("dpdk?").unwrap(), dpdk(None));
+        let a: SocketAddrV4 = "239.1.1.1:26477".parse().unwrap();
+        let b: SocketAddrV4 = "239.1.1.2:26477".parse().unwrap();
+        let r: SocketAddrV4 = "10.0.0.9:26500".parse().unwrap();
+        assert_eq!(
+            parse_source(
+                "dpdk:0?a=239.1.1.1:26477&b=239.1.1.2:26477&request=10.0.0.9:26500&rx_desc=4096&mbufs=65535"
+            )
+            .unwrap(),
             SourceSpec::Dpdk {
-                port: Some("net_pcap0".into())
+                port: Some("0".into()),
+                lines: Lines {
+                    a: Some(a),
+                    b: Some(b)
+                },
+                request: Some(r),
+                rx_desc: Some(4096),
+                mbufs: Some(65535),
             }
         );
+        assert_eq!(
+            parse_source("dpdk?a=239.1.1.1:26477").unwrap(),
+            SourceSpec::Dpdk {
+                port: None,
+                lines: Lines {
+                    a: Some(a),
+                    b: None
+                },
+                request: None,
+                rx_desc: None,
+                mbufs: None,
+            }
+        );
+        for (bad, says) in [
+            ("dpdk:", "empty"),
+            ("dpdk:?a=239.1.1.1:1", "empty"),
+            ("dpdk?a=nonsense", "line A `nonsense` is not an IPv4"),
+            ("dpdk?b=239.1.1.2:26477", "needs line A"),
+            (
+                "dpdk?rx_desc=0",
+                "rx_desc `0` is not a count from 1 to 65535",
+            ),
+            ("dpdk?rx_desc=70000", "rx_desc `70000`"),
+            ("dpdk?mbufs=x", "mbufs `x`"),
+            (
+                "dpdk?rx_desc=1024&mbufs=1024",
+                "mbufs=1024 must exceed rx_desc=1024",
+            ),
+            ("dpdk?queues=2", "unknown option `queues`"),
+            ("dpdk?a", "`a` is not key=value"),
+            ("dpdkx", "expected"),
+        ] {
+            let e = parse_source(bad).unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
         assert!(parse_source("dpdk:").unwrap_err().contains("empty"));
     }
 

@@ -139,6 +139,144 @@ fn feed_from_a_dpdk_port_publishes_and_counts_the_port() {
     assert_eq!(counter("nic_ierrors"), 0);
 }
 
+/// Generates a day into `pcap` (MoldUDP64 to 239.1.1.1:26477).
+#[cfg(feature = "dpdk")]
+fn generate(pcap: &std::path::Path, messages: u64, seed: u64) {
+    ok(Command::new(EXE)
+        .args(["gen", "--messages", &messages.to_string()])
+        .args(["--seed", &seed.to_string(), "--symbols", "20", "--pcap"])
+        .args(["--quiet", "--out"])
+        .arg(pcap));
+}
+
+#[cfg(feature = "dpdk")]
+#[test]
+fn the_rx_queue_is_sized_from_the_source_and_a_small_one_is_named() {
+    // net_pcap's infinite_rx keeps an mbuf per packet of its file: 9,209 packets here,
+    // more than the default pool of 8,191.
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("day.pcap");
+    generate(&pcap, 400_000, 5);
+    let eal = format!(
+        "{EAL} --vdev=net_pcap0,rx_pcap={},infinite_rx=1",
+        pcap.display()
+    );
+    let feed = |source: &str| {
+        output(
+            Command::new(EXE)
+                .env("HOTPATH_SHM_ROOT", dir.path().join("shm"))
+                .args(["feed", "--source", source, "--dpdk", &eal])
+                .args(["--until-end-of-session", "--instance", "sized"]),
+        )
+    };
+    let out = feed("dpdk");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("RX queue 0 with 1024 descriptors and a pool of 8191 mbufs failed")
+            && err.contains("mbufs=N"),
+        "{err}"
+    );
+    let out = feed("dpdk:net_pcap0?a=239.1.1.1:26477&rx_desc=512&mbufs=16383");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("stopped after 400,000 messages"), "{err}");
+}
+
+#[cfg(feature = "dpdk")]
+#[test]
+fn feed_on_af_packet_takes_lines_a_and_b_and_recovers_gaps_from_the_request_server() {
+    use hotpath_hw::discipline::{has_capability, CAP_NET_ADMIN, CAP_NET_RAW};
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("day.pcap");
+    const MESSAGES: u64 = 200_000;
+    generate(&pcap, MESSAGES, 6);
+    let port = 34_000 + (std::process::id() % 8_000) as u16;
+    let (a, b) = (format!("239.203.1.1:{port}"), format!("239.203.1.2:{port}"));
+    let request = format!("127.0.0.1:{}", port + 10_000);
+    let shm_root = dir.path().join("shm");
+    let env = |c: &mut Command| {
+        c.env("HOTPATH_SHM_ROOT", &shm_root)
+            .env("HOTPATH_INSTANCE", "ab");
+    };
+    let mut feed = Command::new(EXE);
+    env(&mut feed);
+    feed.args(["feed", "--source"])
+        .arg(format!("dpdk:net_af_packet0?a={a}&b={b}&request={request}"))
+        .args(["--dpdk", &format!("{EAL} --vdev=net_af_packet0,iface=lo")])
+        .arg("--until-end-of-session");
+    if !(has_capability(CAP_NET_RAW) && has_capability(CAP_NET_ADMIN)) {
+        // The packet socket and the link's flags need both: refused, naming the device.
+        let out = output(&mut feed);
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("net_af_packet0"));
+        return;
+    }
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut feed = Killed(
+        feed.stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let counters = shm_root.join("ab").join("feed.counters");
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !counters.exists() {
+        assert!(std::time::Instant::now() < end, "the feed never started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // Both lines, each dropping 5% of its packets on its own: most gaps are filled by
+    // the other line, the rest (a packet both lines lost) by the request server.
+    let sender = ok(Command::new(EXE)
+        .args(["send", "--to", &a, "--b", &b, "--iface", "lo"])
+        .args(["--rate", "20000", "--drop", "0.05", "--seed", "3"])
+        .args(["--serve-requests", &request, "--linger-ms", "1500"])
+        .arg(&pcap));
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(st) = feed.0.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "the feed never saw the end of session; sender: {sender:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut feed.0.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "{err}\nsender: {sender:?}");
+    assert!(
+        err.contains("dpdk port 0 (net_af_packet0, driver net_af_packet)"),
+        "{err}"
+    );
+    assert!(err.contains("stopped after 200,000 messages"), "{err}");
+
+    let mut stat = Command::new(EXE);
+    env(&mut stat);
+    let out = ok(stat.args(["stat", "--once", "--json"]));
+    let snap: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let counter = |name: &str| common::stat_counter(&snap, "feed", name);
+    assert_eq!(counter("messages"), MESSAGES);
+    assert_eq!(counter("messages_lost"), 0);
+    assert_eq!(counter("next_sequence"), MESSAGES + 1);
+    assert!(counter("packets_a") > 1_000 && counter("packets_b") > 1_000);
+    assert!(counter("gaps") > 0, "the drops made gaps");
+    assert!(counter("messages_recovered") > 0);
+    assert!(
+        counter("requests_sent") > 0 && counter("packets_retransmitted") > 0,
+        "packets both lines lost came from the request server"
+    );
+    assert_eq!(counter("nic_imissed"), 0);
+}
+
 #[cfg(feature = "dpdk")]
 #[test]
 fn dpdk_mistakes_are_rejected_before_anything_starts() {
