@@ -279,6 +279,36 @@ fn feed_on_af_packet_takes_lines_a_and_b_and_recovers_gaps_from_the_request_serv
 
 #[cfg(feature = "dpdk")]
 #[test]
+fn a_dpdk_port_makes_no_system_call_in_the_feed_loop() {
+    // net_pcap's infinite_rx holds the capture in mbufs, so the port itself needs no
+    // system call; a request server is configured and, with no gap, never asked.
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("day.pcap");
+    generate(&pcap, 100_000, 7);
+    let shm = tempfile::Builder::new()
+        .prefix("hotpath-sys-")
+        .tempdir_in("/dev/shm")
+        .unwrap();
+    let args: Vec<String> = [
+        "--source",
+        "dpdk:net_pcap0?a=239.1.1.1:26477&request=127.0.0.1:9",
+        "--dpdk",
+        &format!(
+            "{EAL} --vdev=net_pcap0,rx_pcap={},infinite_rx=1",
+            pcap.display()
+        ),
+        "--idle",
+        "busy-spin",
+        "--until-end-of-session",
+    ]
+    .map(String::from)
+    .to_vec();
+    let calls = common::hot_loop_syscalls(EXE, shm.path(), &args, || {});
+    assert!(calls.is_empty(), "DPDK source: {calls:?}");
+}
+
+#[cfg(feature = "dpdk")]
+#[test]
 fn dpdk_mistakes_are_rejected_before_anything_starts() {
     // No EAL arguments for a dpdk source.
     let out = output(Command::new(EXE).args(["feed", "--source", "dpdk", "--instance", "x"]));

@@ -453,3 +453,47 @@ fn feed_applies_its_core_discipline_or_refuses_before_starting() {
         );
     }
 }
+
+#[test]
+fn the_feed_loop_makes_no_system_call_but_the_sources_own() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pcap = tmp.path().join("day.pcap");
+    run(Command::new(EXE)
+        .args(["gen", "--messages", "50000", "--seed", "12", "--pcap"])
+        .args(["--quiet", "--out"])
+        .arg(&pcap));
+    let shm = tempfile::Builder::new()
+        .prefix("hotpath-sys-")
+        .tempdir_in("/dev/shm")
+        .unwrap();
+    let args = |source: String| -> Vec<String> {
+        let rest = ["--idle", "busy-spin", "--until-end-of-session"];
+        ["--source".to_string(), source]
+            .into_iter()
+            .chain(rest.map(String::from))
+            .collect()
+    };
+
+    // A capture: read at start-up, so the loop makes none at all.
+    let pcap_arg = pcap.display().to_string();
+    let calls = common::hot_loop_syscalls(EXE, &shm.path().join("pcap"), &args(pcap_arg), || {});
+    assert!(calls.is_empty(), "pcap source: {calls:?}");
+
+    // UDP, both lines and a request server: recvmmsg (the source) and nothing else; with
+    // no gap the re-request socket is not read.
+    let port = 36_000 + (std::process::id() % 8_000) as u16;
+    let (a, b) = (format!("239.205.1.1:{port}"), format!("239.205.1.2:{port}"));
+    let source = format!(
+        "udp://{a}?iface=lo&b={b}&request=127.0.0.1:{}",
+        port + 10_000
+    );
+    let calls = common::hot_loop_syscalls(EXE, &shm.path().join("udp"), &args(source), || {
+        run(Command::new(EXE)
+            .args([
+                "send", "--to", &a, "--b", &b, "--iface", "lo", "--rate", "20000",
+            ])
+            .arg(&pcap));
+    });
+    assert!(calls.get("recvmmsg").copied().unwrap_or(0) > 0, "{calls:?}");
+    assert_eq!(calls.len(), 1, "UDP source: {calls:?}");
+}

@@ -14,3 +14,82 @@ pub fn stat_counter(snap: &Value, component: &str, name: &str) -> u64 {
         .as_u64()
         .expect("an integer value")
 }
+
+/// The system calls the feed's hot loop made, by name: `hotpath feed ARGS` (which must
+/// end by itself, e.g. with `--until-end-of-session`) runs under `strace -f -ff`; in
+/// the trace of the thread that prints the feed's banners, everything between the
+/// start banner (printed when start-up is done, just before the loop) and the stop
+/// banner is counted. `during` runs once the feed's counters exist (e.g. a sender).
+pub fn hot_loop_syscalls(
+    exe: &str,
+    shm_root: &std::path::Path,
+    feed_args: &[String],
+    during: impl FnOnce(),
+) -> std::collections::BTreeMap<String, u64> {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = dir.path().join("t");
+    let mut child = Command::new("strace")
+        .args(["-f", "-ff", "-qq", "-o"])
+        .arg(&prefix)
+        .arg(exe)
+        .arg("feed")
+        .args(feed_args)
+        .args(["--instance", "traced"])
+        .env("HOTPATH_SHM_ROOT", shm_root)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run strace (Debian package strace)");
+    let counters = shm_root.join("traced").join("feed.counters");
+    let end = Instant::now() + Duration::from_secs(60);
+    while !counters.exists() && child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < end, "the feed never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    during();
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if Instant::now() > end {
+            let _ = child.kill();
+            panic!("the traced feed did not end");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "traced feed: {err}");
+    let trace = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .find(|t| t.contains("\"hotpath feed: stopped after "))
+        .unwrap_or_else(|| panic!("no thread printed the stop banner: {err}"));
+    let lines: Vec<&str> = trace.lines().collect();
+    let start = lines
+        .iter()
+        .position(|l| l.starts_with("write(2, \"hotpath feed: \""))
+        .expect("the start banner");
+    let stop = lines
+        .iter()
+        .position(|l| l.contains("\"hotpath feed: stopped after "))
+        .unwrap();
+    // Skip the start banner's own pieces (stderr is unbuffered).
+    let mut i = start;
+    while i < stop && lines[i].starts_with("write(2, ") {
+        i += 1;
+    }
+    let mut calls = std::collections::BTreeMap::new();
+    for l in &lines[i..stop] {
+        let name: String = l
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        *calls
+            .entry(if name.is_empty() { l.to_string() } else { name })
+            .or_insert(0) += 1;
+    }
+    calls
+}
