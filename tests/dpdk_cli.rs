@@ -121,10 +121,7 @@ fn feed_from_a_dpdk_port_publishes_and_counts_the_port() {
     assert!(err.contains("stopped after 200,000 messages"), "{err}");
 
     // The counters stay behind in the instance for `hotpath stat`.
-    let mut stat = Command::new(EXE);
-    env(&mut stat);
-    let out = ok(stat.args(["stat", "--once", "--json"]));
-    let snap: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let snap = common::stat_snapshot(EXE, env);
     let counter = |name: &str| common::stat_counter(&snap, "feed", name);
     assert_eq!(counter("messages"), 200_000);
     assert_eq!(counter("messages_lost"), 0);
@@ -213,14 +210,7 @@ fn feed_on_af_packet_takes_lines_a_and_b_and_recovers_gaps_from_the_request_serv
         assert!(String::from_utf8_lossy(&out.stderr).contains("net_af_packet0"));
         return;
     }
-    struct Killed(std::process::Child);
-    impl Drop for Killed {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let mut feed = Killed(
+    let mut feed = common::Killed(
         feed.stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -259,10 +249,7 @@ fn feed_on_af_packet_takes_lines_a_and_b_and_recovers_gaps_from_the_request_serv
     );
     assert!(err.contains("stopped after 200,000 messages"), "{err}");
 
-    let mut stat = Command::new(EXE);
-    env(&mut stat);
-    let out = ok(stat.args(["stat", "--once", "--json"]));
-    let snap: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let snap = common::stat_snapshot(EXE, env);
     let counter = |name: &str| common::stat_counter(&snap, "feed", name);
     assert_eq!(counter("messages"), MESSAGES);
     assert_eq!(counter("messages_lost"), 0);

@@ -7,7 +7,7 @@ mod common;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use hotpath_book::{BboUpdate, BookSink};
@@ -17,6 +17,8 @@ use hotpath_feed::source::{Lines, SourceError};
 use hotpath_shm::broadcast::{JoinAt, Received, Subscriber};
 use hotpath_shm::md::{MdEvent, KIND_BBO};
 use serde_json::Value;
+
+use common::Killed;
 
 const EXE: &str = env!("CARGO_BIN_EXE_hotpath");
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/itch50");
@@ -62,14 +64,6 @@ fn expected_bbo(pcap: &Path) -> (Vec<BboRow>, u64) {
         std::mem::take(&mut feed.core.publisher.0),
         feed.core.stats.messages,
     )
-}
-
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn wait_for(path: &Path, what: &str) {

@@ -3,6 +3,32 @@
 
 use serde_json::Value;
 
+/// A child process killed (and reaped) when dropped, so a failing test leaves none.
+pub struct Killed(pub std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `hotpath stat --once --json` with the environment `env` sets (instance, shm root).
+pub fn stat_snapshot(exe: &str, env: impl Fn(&mut std::process::Command)) -> Value {
+    let mut stat = std::process::Command::new(exe);
+    env(&mut stat);
+    let out = stat
+        .args(["stat", "--once", "--json"])
+        .output()
+        .expect("run hotpath stat");
+    assert!(
+        out.status.success(),
+        "hotpath stat: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON snapshot")
+}
+
 /// A counter's value in a `hotpath stat --once --json` report.
 pub fn stat_counter(snap: &Value, component: &str, name: &str) -> u64 {
     snap["counters"]
