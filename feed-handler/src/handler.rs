@@ -566,6 +566,10 @@ fn send_request(
     }
 }
 
+/// Most re-request answers [`Feed::poll`] reads in one cycle; the rest wait for the
+/// next (a request server sends up to 64 packets per request).
+pub const MAX_ANSWERS_PER_POLL: usize = 64;
+
 /// The unicast socket re-requests go out on and answers come back to.
 #[derive(Debug)]
 struct RequestChannel {
@@ -650,8 +654,9 @@ impl<P: BookSink + Stamped> Feed<P> {
         out.rejected
     }
 
-    /// Drives the session's timers and reads re-request answers; call every cycle.
-    /// Returns the number of answers read.
+    /// Drives the session's timers and reads re-request answers (at most
+    /// [`MAX_ANSWERS_PER_POLL`], so a flood of answers cannot hold the cycle); call
+    /// every cycle. Returns the number of answers read.
     ///
     /// The answer socket is read only while sequences are missing: with nothing to
     /// recover, a cycle makes no system call (on a DPDK port, none at all). Answers
@@ -662,7 +667,10 @@ impl<P: BookSink + Stamped> Feed<P> {
         if self.session.missing() == 0 {
             // Nothing to recover: no answer can be of use.
         } else if let Some(ch) = self.requests.as_mut() {
-            while let Ok((len, _)) = ch.socket.recv_from(&mut ch.buf) {
+            while n < MAX_ANSWERS_PER_POLL {
+                let Ok((len, _)) = ch.socket.recv_from(&mut ch.buf) else {
+                    break;
+                };
                 self.core.publisher.stamp(now_ns, now_ns);
                 let out = self.session.on_packet(
                     Line::Retransmission,
