@@ -24,8 +24,9 @@ pub fn eal_args(eal: &str, pcap: Option<&Path>) -> Vec<String> {
 #[derive(Debug, Clone, Default)]
 #[cfg_attr(not(feature = "dpdk"), allow(dead_code))] // only a DPDK build opens a port
 pub struct PortOpts {
-    /// A device name or number; `None`: port 0.
-    pub port: Option<String>,
+    /// Device names or numbers, polled in turn as one source (e.g. line A's NIC and
+    /// line B's); none: port 0.
+    pub ports: Vec<String>,
     /// The feed's lines (default: every UDP datagram is line A).
     pub lines: Lines,
     /// RX descriptors (default: `PortConfig`'s).
@@ -36,16 +37,17 @@ pub struct PortOpts {
     pub end_after_idle: Option<Duration>,
 }
 
-/// Opens a DPDK source: initialises the EAL with `args`, then opens the port `opts`
-/// names.
+/// Opens a DPDK source: initialises the EAL with `args`, then opens the ports `opts`
+/// names (several are polled in turn as one source, each with the same lines).
 #[cfg(feature = "dpdk")]
 pub fn open(args: Vec<String>, opts: &PortOpts) -> Result<Box<dyn PacketSource>, crate::Error> {
     use hotpath_feed::source::dpdk::{DpdkSource, DpdkSourceConfig};
+    use hotpath_feed::source::merged::Merged;
     use hotpath_hw::dpdk::PortConfig;
     let d = PortConfig::default();
-    let cfg = DpdkSourceConfig {
+    let mut cfg = DpdkSourceConfig {
         eal_args: args,
-        port: opts.port.clone(),
+        port: None,
         port_cfg: PortConfig {
             rx_desc: opts.rx_desc.unwrap_or(d.rx_desc),
             mbufs_per_queue: opts.mbufs.unwrap_or(d.mbufs_per_queue),
@@ -53,7 +55,16 @@ pub fn open(args: Vec<String>, opts: &PortOpts) -> Result<Box<dyn PacketSource>,
         },
         end_after_idle: opts.end_after_idle,
     };
-    Ok(Box::new(DpdkSource::open(&cfg, opts.lines)?))
+    if opts.ports.len() <= 1 {
+        cfg.port = opts.ports.first().cloned();
+        return Ok(Box::new(DpdkSource::open(&cfg, opts.lines)?));
+    }
+    let mut parts: Vec<Box<dyn PacketSource>> = Vec::with_capacity(opts.ports.len());
+    for p in &opts.ports {
+        cfg.port = Some(p.clone());
+        parts.push(Box::new(DpdkSource::open(&cfg, opts.lines)?));
+    }
+    Ok(Box::new(Merged::new(parts).expect("two or more ports")))
 }
 
 #[cfg(not(feature = "dpdk"))]

@@ -333,7 +333,7 @@ pub fn replay_cmd(args: &ReplayArgs) -> CmdResult {
                 Some(eal) => crate::dpdk_opt::open(
                     crate::dpdk_opt::eal_args(eal, args.input.as_deref()),
                     &crate::dpdk_opt::PortOpts {
-                        port: args.dpdk_port.clone(),
+                        ports: args.dpdk_port.iter().cloned().collect(),
                         end_after_idle: Some(Duration::from_millis(500)),
                         ..Default::default()
                     },
@@ -473,9 +473,10 @@ pub fn replay_cmd(args: &ReplayArgs) -> CmdResult {
 pub struct FeedArgs {
     /// Where packets come from: `udp://GROUP:PORT?iface=IF[&b=GROUP:PORT][&request=HOST:PORT]`,
     /// `pcap:FILE[?speed=X]` (X times real time; default as fast as possible), a
-    /// `.pcap` file path, or `dpdk[:PORT][?a=GROUP:PORT&b=GROUP:PORT&request=HOST:PORT
-    /// &rx_desc=N&mbufs=N]` (a DPDK port by device name or number, default 0, with
-    /// --dpdk; without a= every UDP datagram is line A; rx_desc and mbufs size its RX
+    /// `.pcap` file path, or `dpdk[:PORT[,PORT]][?a=GROUP:PORT&b=GROUP:PORT
+    /// &request=HOST:PORT&rx_desc=N&mbufs=N]` (DPDK ports by device name or number,
+    /// default 0, with --dpdk; several are polled in turn, e.g. line A's NIC and line
+    /// B's; without a= every UDP datagram is line A; rx_desc and mbufs size each RX
     /// queue, default 1024 and 8191).
     #[arg(long)]
     pub source: String,
@@ -527,7 +528,8 @@ pub enum SourceSpec {
         pace: Pace,
     },
     Dpdk {
-        port: Option<String>,
+        /// Ports polled in turn (none: port 0).
+        ports: Vec<String>,
         /// Line A and B groups (without `a`, every UDP datagram is line A).
         lines: Lines,
         request: Option<SocketAddrV4>,
@@ -541,17 +543,24 @@ fn parse_addr(what: &str, v: &str) -> Result<SocketAddrV4, String> {
         .map_err(|_| format!("--source: {what} `{v}` is not an IPv4 address:port"))
 }
 
-/// Parses what follows `dpdk` in a `--source`: `[:PORT][?a=GROUP:PORT&b=GROUP:PORT
-/// &request=HOST:PORT&rx_desc=N&mbufs=N]`.
+/// Parses what follows `dpdk` in a `--source`: `[:PORT[,PORT...]][?a=GROUP:PORT
+/// &b=GROUP:PORT&request=HOST:PORT&rx_desc=N&mbufs=N]`.
 fn parse_dpdk_source(rest: &str) -> Result<SourceSpec, String> {
-    let (port, query) = rest.split_once('?').unwrap_or((rest, ""));
-    let port = match port.strip_prefix(':') {
-        None => None,
-        Some("") => {
-            return Err("--source dpdk:PORT: the port (device name or number) is empty".into())
-        }
-        Some(p) => Some(p.to_string()),
+    let (ports, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let ports: Vec<String> = match ports.strip_prefix(':') {
+        None => Vec::new(),
+        Some(list) => list.split(',').map(str::to_owned).collect(),
     };
+    if ports.iter().any(String::is_empty) {
+        return Err("--source dpdk:PORT[,PORT]: a port (device name or number) is empty".into());
+    }
+    if let Some(p) = ports
+        .iter()
+        .enumerate()
+        .find_map(|(i, p)| ports[..i].contains(p).then_some(p))
+    {
+        return Err(format!("--source dpdk: port `{p}` is listed twice"));
+    }
     let (mut lines, mut request, mut rx_desc, mut mbufs) = (Lines::default(), None, None, None);
     for kv in query.split('&').filter(|kv| !kv.is_empty()) {
         let (k, v) = kv
@@ -588,8 +597,14 @@ fn parse_dpdk_source(rest: &str) -> Result<SourceSpec, String> {
             ));
         }
     }
+    if ports.len() > 1 && lines.a.is_none() {
+        return Err(
+            "--source dpdk: several ports need the lines named (a=GROUP:PORT, and b= for line B)"
+                .into(),
+        );
+    }
     Ok(SourceSpec::Dpdk {
-        port,
+        ports,
         lines,
         request,
         rx_desc,
@@ -685,7 +700,7 @@ pub fn feed_cmd(shm: &ShmArgs, args: &FeedArgs) -> CmdResult {
             None,
         ),
         SourceSpec::Dpdk {
-            port,
+            ports,
             lines,
             request,
             rx_desc,
@@ -696,7 +711,7 @@ pub fn feed_cmd(shm: &ShmArgs, args: &FeedArgs) -> CmdResult {
                 .as_deref()
                 .ok_or("--source dpdk needs --dpdk \"EAL ARGUMENTS\" (e.g. \"--no-huge --no-pci --no-shconf -m 512 -l 0 --vdev=net_pcap0,rx_pcap=day.pcap\")")?;
             let opts = crate::dpdk_opt::PortOpts {
-                port: port.clone(),
+                ports: ports.clone(),
                 lines: *lines,
                 rx_desc: *rx_desc,
                 mbufs: *mbufs,
@@ -970,7 +985,7 @@ mod tests {
             .contains("positive"));
         assert!(parse_source("ftp://x").unwrap_err().contains("expected"));
         let dpdk = |port: Option<&str>| SourceSpec::Dpdk {
-            port: port.map(str::to_owned),
+            ports: port.into_iter().map(str::to_owned).collect(),
             lines: Lines::default(),
             request: None,
             rx_desc: None,
@@ -991,7 +1006,7 @@ mod tests {
             )
             .unwrap(),
             SourceSpec::Dpdk {
-                port: Some("0".into()),
+                ports: vec!["0".into()],
                 lines: Lines {
                     a: Some(a),
                     b: Some(b)
@@ -1004,7 +1019,7 @@ mod tests {
         assert_eq!(
             parse_source("dpdk?a=239.1.1.1:26477").unwrap(),
             SourceSpec::Dpdk {
-                port: None,
+                ports: Vec::new(),
                 lines: Lines {
                     a: Some(a),
                     b: None
@@ -1014,7 +1029,25 @@ mod tests {
                 mbufs: None,
             }
         );
+        // Two ports, line A's and line B's (PCI addresses hold colons).
+        assert_eq!(
+            parse_source("dpdk:0000:3b:00.0,0000:af:00.0?a=239.1.1.1:26477&b=239.1.1.2:26477")
+                .unwrap(),
+            SourceSpec::Dpdk {
+                ports: vec!["0000:3b:00.0".into(), "0000:af:00.0".into()],
+                lines: Lines {
+                    a: Some(a),
+                    b: Some(b)
+                },
+                request: None,
+                rx_desc: None,
+                mbufs: None,
+            }
+        );
         for (bad, says) in [
+            ("dpdk:0,", "a port (device name or number) is empty"),
+            ("dpdk:0,1,0?a=239.1.1.1:1", "port `0` is listed twice"),
+            ("dpdk:0,1", "several ports need the lines named"),
             ("dpdk:", "empty"),
             ("dpdk:?a=239.1.1.1:1", "empty"),
             ("dpdk?a=nonsense", "line A `nonsense` is not an IPv4"),

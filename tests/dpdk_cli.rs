@@ -266,6 +266,73 @@ fn feed_on_af_packet_takes_lines_a_and_b_and_recovers_gaps_from_the_request_serv
 
 #[cfg(feature = "dpdk")]
 #[test]
+fn feed_on_two_ports_takes_line_a_from_one_and_line_b_from_the_other() {
+    use hotpath_feed::gen::{self, GenConfig, Generator, PcapOptions};
+    const MESSAGES: u64 = 150_000;
+    let dir = tempfile::tempdir().unwrap();
+    // The same day to line A's group in one capture and line B's in the other.
+    let write = |name: &str, group: &str| {
+        let path = dir.path().join(name);
+        let opts = PcapOptions {
+            dst: group.parse().unwrap(),
+            ..PcapOptions::default()
+        };
+        let cfg = GenConfig {
+            messages: MESSAGES,
+            seed: 31,
+            symbols: 20,
+            live_target: None,
+        };
+        let file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+        let (_, packets) =
+            gen::write_pcap(Generator::new(cfg).unwrap(), file, &opts, |_| {}).unwrap();
+        (path, packets)
+    };
+    let (a, b) = ("239.1.1.1:26477", "239.1.1.2:26477");
+    let ((cap_a, packets), (cap_b, _)) = (write("a.pcap", a), write("b.pcap", b));
+    let eal = format!(
+        "{EAL} --vdev=net_pcap0,rx_pcap={} --vdev=net_pcap1,rx_pcap={}",
+        cap_a.display(),
+        cap_b.display()
+    );
+    let shm_root = dir.path().join("shm");
+    let env = |c: &mut Command| {
+        c.env("HOTPATH_SHM_ROOT", &shm_root)
+            .env("HOTPATH_INSTANCE", "two");
+    };
+    let mut feed = Command::new(EXE);
+    env(&mut feed);
+    let out = ok(feed.args([
+        "feed",
+        "--source",
+        &format!("dpdk:net_pcap0,net_pcap1?a={a}&b={b}"),
+        "--dpdk",
+        &eal,
+        "--until-end-of-session",
+    ]));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("(net_pcap0, driver net_pcap) + dpdk port 1 (net_pcap1, driver net_pcap)"),
+        "{err}"
+    );
+    assert!(err.contains("stopped after 150,000 messages"), "{err}");
+    let snap = common::stat_snapshot(EXE, env);
+    let counter = |name: &str| common::stat_counter(&snap, "feed", name);
+    assert_eq!(counter("messages"), MESSAGES);
+    assert_eq!(counter("messages_lost"), 0);
+    assert_eq!(counter("other_destinations"), 0);
+    // Every packet came on both lines; one copy of each message was applied.
+    let (pa, pb) = (counter("packets_a"), counter("packets_b"));
+    assert!(pa > 1_000 && pb > 1_000, "{pa} {pb}");
+    // (The feed stops at the end of session, maybe before the other port's last
+    // packets.)
+    assert!(pa <= packets && pb <= packets && pa.max(pb) == packets);
+    assert!(counter("duplicates_a") + counter("duplicates_b") > 0);
+    assert_eq!(counter("nic_ipackets"), pa + pb, "both ports' counters");
+}
+
+#[cfg(feature = "dpdk")]
+#[test]
 fn a_dpdk_port_makes_no_system_call_in_the_feed_loop() {
     // net_pcap's infinite_rx holds the capture in mbufs, so the port itself needs no
     // system call; a request server is configured and, with no gap, never asked.

@@ -6,6 +6,7 @@
 //!   optionally line B.
 //! - `dpdk::DpdkSource` (feature `dpdk`): any DPDK port, a NIC or a virtual device
 //!   (`net_pcap`, `net_af_packet`, `net_af_xdp`, `net_tap`), frames parsed in their mbufs.
+//! - [`merged::Merged`]: several sources polled as one (lines A and B on two ports).
 //!
 //! Nasdaq's raw daily file format carries no packets (just length-prefixed messages);
 //! the feed handler reads it directly ([`crate::handler::apply_itch_file`]).
@@ -15,6 +16,7 @@
 
 #[cfg(feature = "dpdk")]
 pub mod dpdk;
+pub mod merged;
 pub mod pcap;
 pub mod udp;
 
@@ -69,6 +71,31 @@ pub struct SourceStats {
     pub truncated: u64,
     /// Capture records that could not be parsed (the rest of the file is dropped).
     pub bad_records: u64,
+}
+
+impl SourceStats {
+    /// Adds `other`'s counts to these (several sources polled as one).
+    pub fn add(&mut self, other: &SourceStats) {
+        // Destructured, so that a new field cannot be left out of the sum.
+        let SourceStats {
+            packets,
+            bytes,
+            skipped_frames,
+            skipped_by_reason,
+            other_destinations,
+            truncated,
+            bad_records,
+        } = other;
+        self.packets += packets;
+        self.bytes += bytes;
+        self.skipped_frames += skipped_frames;
+        for (a, b) in self.skipped_by_reason.iter_mut().zip(skipped_by_reason) {
+            *a += b;
+        }
+        self.other_destinations += other_destinations;
+        self.truncated += truncated;
+        self.bad_records += bad_records;
+    }
 }
 
 /// A NIC's (or poll-mode driver's) own receive counters, for sources that have one.

@@ -1,0 +1,76 @@
+//! Several sources polled as one: line A and line B on two ports (two NICs, so that
+//! losing one link or card loses no line), or any other set a deployment needs.
+//!
+//! Each call to [`PacketSource::recv_burst`] takes one burst from every source still
+//! running, in order, so no source can starve another; each source classifies its own
+//! packets into lines (give every one the same [`super::Lines`]). A finite set ends once
+//! every source has ended.
+
+use super::{NicStats, PacketSource, RxMeta, SourceError, SourceStats};
+
+/// Sources polled in turn as one.
+pub struct Merged {
+    parts: Vec<Box<dyn PacketSource>>,
+    ended: Vec<bool>,
+}
+
+impl Merged {
+    /// The sources, polled in this order; `None` if there are none.
+    pub fn new(parts: Vec<Box<dyn PacketSource>>) -> Option<Merged> {
+        if parts.is_empty() {
+            return None;
+        }
+        let ended = vec![false; parts.len()];
+        Some(Merged { parts, ended })
+    }
+
+    /// The sources, in polling order.
+    pub fn parts(&self) -> &[Box<dyn PacketSource>] {
+        &self.parts
+    }
+}
+
+impl PacketSource for Merged {
+    fn recv_burst(&mut self, sink: &mut dyn FnMut(&[u8], RxMeta)) -> Result<usize, SourceError> {
+        let mut n = 0;
+        for (part, ended) in self.parts.iter_mut().zip(self.ended.iter_mut()) {
+            if *ended {
+                continue;
+            }
+            match part.recv_burst(sink) {
+                Ok(k) => n += k,
+                Err(SourceError::End) => *ended = true,
+                Err(e) => return Err(e),
+            }
+        }
+        if n == 0 && self.ended.iter().all(|&e| e) {
+            return Err(SourceError::End);
+        }
+        Ok(n)
+    }
+
+    fn stats(&self) -> SourceStats {
+        let mut sum = SourceStats::default();
+        for p in &self.parts {
+            sum.add(&p.stats());
+        }
+        sum
+    }
+
+    fn describe(&self) -> String {
+        let parts: Vec<String> = self.parts.iter().map(|p| p.describe()).collect();
+        parts.join(" + ")
+    }
+
+    fn nic_stats(&self) -> Option<NicStats> {
+        let mut sum: Option<NicStats> = None;
+        for s in self.parts.iter().filter_map(|p| p.nic_stats()) {
+            let t = sum.get_or_insert_with(NicStats::default);
+            t.ipackets += s.ipackets;
+            t.imissed += s.imissed;
+            t.ierrors += s.ierrors;
+            t.rx_nombuf += s.rx_nombuf;
+        }
+        sum
+    }
+}
