@@ -30,8 +30,10 @@ pub struct DoctorArgs {
     /// online core but core 0 (core 0 on a one-core host).
     #[arg(long, value_name = "LIST", value_parser = parse_cores_arg)]
     pub cores: Option<CpuSet>,
-    /// Network interface the feed arrives on: its NUMA node must be the pinned cores'.
-    #[arg(long, value_name = "IFACE", value_parser = parse_iface)]
+    /// The NIC the feed arrives on: a network interface (`ens1f0`), or the PCI address
+    /// of one bound to DPDK (`0000:3b:00.0`, which has no interface). Its NUMA node must
+    /// be the pinned cores', and its driver is reported.
+    #[arg(long, value_name = "IFACE|PCI", value_parser = parse_iface)]
     pub nic: Option<String>,
     /// Read every /proc and /sys file under DIR instead of `/` (fixture trees).
     #[arg(
@@ -54,7 +56,25 @@ fn parse_cores_arg(s: &str) -> Result<CpuSet, String> {
     Ok(set)
 }
 
+/// A PCI address in full (`0000:3b:00.0`) or short (`3b:00.0`) form, as sysfs names
+/// it (full, lower case).
+fn pci_address(s: &str) -> Option<String> {
+    let hex = |p: &str, n: usize| p.len() == n && p.bytes().all(|b| b.is_ascii_hexdigit());
+    let parts: Vec<&str> = s.split(':').collect();
+    let (domain, bus, rest) = match parts[..] {
+        [d, b, r] => (d, b, r),
+        [b, r] => ("0000", b, r),
+        _ => return None,
+    };
+    let (dev, func) = rest.split_once('.')?;
+    (hex(domain, 4) && hex(bus, 2) && hex(dev, 2) && hex(func, 1))
+        .then(|| format!("{domain}:{bus}:{dev}.{func}").to_ascii_lowercase())
+}
+
 fn parse_iface(s: &str) -> Result<String, String> {
+    if let Some(addr) = pci_address(s) {
+        return Ok(addr);
+    }
     if s.is_empty() || s == "." || s == ".." || s.contains('/') || s.len() > 15 {
         return Err(format!("`{s}` is not a network interface name"));
     }
@@ -376,6 +396,7 @@ pub fn diagnose(root: &Path, cores: Option<CpuSet>, nic: Option<&str>) -> Report
         last,
     };
     let (nic_check, nic_node) = check_nic(&ctx, nic);
+    let nic_driver = check_nic_driver(&ctx, nic);
     let checks = vec![
         check_cores(&ctx),
         check_isolcpus(&ctx),
@@ -387,6 +408,7 @@ pub fn diagnose(root: &Path, cores: Option<CpuSet>, nic: Option<&str>) -> Report
         check_thp(&ctx),
         check_hugepages(&ctx, nic_node),
         nic_check,
+        nic_driver,
         check_irqbalance(&ctx),
         check_swap(&ctx),
         check_tsc(&ctx),
@@ -480,6 +502,13 @@ impl Host {
 
     fn exists(&self, rel: &str) -> bool {
         self.path(rel).exists()
+    }
+
+    /// The last component of a symbolic link's target (a device's `driver` link names
+    /// its driver), without following it.
+    fn link_name(&self, rel: &str) -> Option<String> {
+        let target = std::fs::read_link(self.path(rel)).ok()?;
+        Some(target.file_name()?.to_string_lossy().into_owned())
     }
 
     /// The names in a directory, sorted, or why not, naming the path.
@@ -1202,6 +1231,106 @@ fn check_hugepages(c: &Ctx, nic_node: Option<usize>) -> Check {
 }
 
 /// The NIC's NUMA node against the pinned cores'; also returns the NIC's node.
+const NET: &str = "sys/class/net";
+const PCI_DEVICES: &str = "sys/bus/pci/devices";
+
+/// The sysfs directory of the NIC `--nic` names: a PCI address's device, or an
+/// interface's `device` link (`None`: a virtual interface, which has none). Err: no
+/// such NIC, as (observation, remedy).
+fn nic_device(c: &Ctx, nic: &str) -> Result<Option<String>, (String, String)> {
+    if pci_address(nic).is_some() {
+        let dev = format!("{PCI_DEVICES}/{nic}");
+        return if c.host.exists(&dev) {
+            Ok(Some(dev))
+        } else {
+            Err((
+                format!(
+                    "no PCI device {nic}: {} not found",
+                    c.host.path(&dev).display()
+                ),
+                "name an existing device (`lspci -D`, or `dpdk-devbind.py --status`)".into(),
+            ))
+        };
+    }
+    let base = format!("{NET}/{nic}");
+    if !c.host.exists(&base) {
+        return Err((
+            format!(
+                "no interface {nic}: {} not found",
+                c.host.path(&base).display()
+            ),
+            "name an existing interface (`ip link`), or a NIC bound to DPDK by its PCI address"
+                .into(),
+        ));
+    }
+    let dev = format!("{base}/device");
+    Ok(c.host.exists(&dev).then_some(dev))
+}
+
+/// The driver behind the NIC: what DPDK can take and what it cannot.
+fn check_nic_driver(c: &Ctx, nic: Option<&str>) -> Check {
+    const NAME: &str = "nic_driver";
+    const BIND: &str = "bind it for DPDK: `modprobe vfio-pci; dpdk-devbind.py --bind=vfio-pci";
+    let Some(nic) = nic else {
+        return Check::skip(
+            NAME,
+            "no --nic given",
+            "pass --nic IFACE, or the PCI address of a NIC bound to DPDK, to check its driver",
+        );
+    };
+    let dev = match nic_device(c, nic) {
+        Ok(Some(dev)) => dev,
+        Ok(None) => {
+            return Check::skip(
+                NAME,
+                format!("{nic}: virtual interface, no device driver"),
+                "pass the physical NIC the feed arrives on",
+            )
+        }
+        Err((seen, fix)) => return Check::skip(NAME, seen, fix),
+    };
+    let pci = pci_address(nic).is_some();
+    let Some(driver) = c.host.link_name(&format!("{dev}/driver")) else {
+        let seen = format!(
+            "{nic}: no driver bound ({} not found)",
+            c.host.path(&format!("{dev}/driver")).display()
+        );
+        return if pci {
+            Check::fail(NAME, seen, format!("{BIND} {nic}`"))
+        } else {
+            Check::warn(
+                NAME,
+                seen,
+                "check the NIC's kernel driver (`ethtool -i IFACE`)",
+            )
+        };
+    };
+    match driver.as_str() {
+        "vfio-pci" => Check::pass(
+            NAME,
+            format!("{nic} bound to vfio-pci: a DPDK poll-mode driver takes it, behind the IOMMU"),
+        ),
+        "uio_pci_generic" | "igb_uio" => Check::warn(
+            NAME,
+            format!("{nic} bound to {driver}: DPDK works, but without IOMMU protection (a bad DMA address reaches any memory)"),
+            format!("prefer vfio-pci: `dpdk-devbind.py --bind=vfio-pci {nic}`"),
+        ),
+        "mlx5_core" | "mlx4_core" => Check::pass(
+            NAME,
+            format!("{nic}: kernel driver {driver}, which DPDK's mlx PMD shares (bifurcated: no rebinding)"),
+        ),
+        _ if pci => Check::warn(
+            NAME,
+            format!("{nic}: kernel driver {driver}: a DPDK poll-mode driver cannot take it (the recvmmsg, AF_PACKET and AF_XDP sources can)"),
+            format!("{BIND} {nic}`"),
+        ),
+        _ => Check::pass(
+            NAME,
+            format!("{nic}: kernel driver {driver}, for the recvmmsg, AF_PACKET and AF_XDP sources (a DPDK poll-mode driver needs the NIC bound to vfio-pci: pass its PCI address)"),
+        ),
+    }
+}
+
 fn check_nic(c: &Ctx, nic: Option<&str>) -> (Check, Option<usize>) {
     const NAME: &str = "nic_numa";
     let Some(nic) = nic else {
@@ -1214,34 +1343,24 @@ fn check_nic(c: &Ctx, nic: Option<&str>) -> (Check, Option<usize>) {
             None,
         );
     };
-    let base = format!("sys/class/net/{nic}");
-    if !c.host.exists(&base) {
-        return (
-            Check::fail(
-                NAME,
-                format!(
-                    "no interface {nic}: {} not found",
-                    c.host.path(&base).display()
+    let dev = match nic_device(c, nic) {
+        Ok(Some(dev)) => dev,
+        Ok(None) => {
+            return (
+                Check::warn(
+                    NAME,
+                    format!(
+                        "{nic}: virtual interface, no NUMA node ({} not found)",
+                        c.host.path(&format!("{NET}/{nic}/device")).display()
+                    ),
+                    "pass the physical NIC the feed arrives on",
                 ),
-                "name an existing interface (`ip link`)",
-            ),
-            None,
-        );
-    }
-    if !c.host.exists(&format!("{base}/device")) {
-        return (
-            Check::warn(
-                NAME,
-                format!(
-                    "{nic}: virtual interface, no NUMA node ({} not found)",
-                    c.host.path(&format!("{base}/device")).display()
-                ),
-                "pass the physical NIC the feed arrives on",
-            ),
-            None,
-        );
-    }
-    let node = match c.host.read_trim(&format!("{base}/device/numa_node")) {
+                None,
+            )
+        }
+        Err((seen, fix)) => return (Check::fail(NAME, seen, fix), None),
+    };
+    let node = match c.host.read_trim(&format!("{dev}/numa_node")) {
         Err(e) => {
             return (
                 Check::warn(
@@ -1599,6 +1718,19 @@ mod tests {
 
     #[test]
     fn small_parsers() {
+        assert_eq!(pci_address("0000:3b:00.0").as_deref(), Some("0000:3b:00.0"));
+        assert_eq!(pci_address("3B:00.1").as_deref(), Some("0000:3b:00.1"));
+        for not in [
+            "ens1f0",
+            "3b:00",
+            "0:3b:00.0",
+            "3b:00.0.1",
+            "xx:00.0",
+            "3b:000.0",
+            "",
+        ] {
+            assert_eq!(pci_address(not), None, "{not}");
+        }
         assert_eq!(selected("always [madvise] never\n"), Some("madvise"));
         assert_eq!(selected("[always] madvise never"), Some("always"));
         assert_eq!(selected("always madvise never"), None);

@@ -10,7 +10,7 @@ use serde_json::Value;
 const EXE: &str = env!("CARGO_BIN_EXE_hotpath");
 
 /// Every check, in report order.
-const CHECKS: [&str; 13] = [
+const CHECKS: [&str; 14] = [
     "cores",
     "isolcpus",
     "nohz_full",
@@ -21,6 +21,7 @@ const CHECKS: [&str; 13] = [
     "thp",
     "hugepages",
     "nic_numa",
+    "nic_driver",
     "irqbalance",
     "swap",
     "invariant_tsc",
@@ -111,7 +112,7 @@ fn a_tuned_host_passes_every_check() {
     }
     assert_eq!(
         (&r["pass"], &r["warn"], &r["fail"], &r["skip"]),
-        (&13.into(), &0.into(), &0.into(), &0.into())
+        (&14.into(), &0.into(), &0.into(), &0.into())
     );
     assert_eq!(r["cores"], serde_json::json!([2, 3]));
     assert_eq!(r["nic"], "ens1f0");
@@ -148,7 +149,7 @@ fn a_tuned_host_passes_every_check() {
     }
     assert!(!text.contains("remedy:"), "{text}");
     assert!(
-        text.contains("summary: 13 pass, 0 warn, 0 fail, 0 skip"),
+        text.contains("summary: 14 pass, 0 warn, 0 fail, 0 skip"),
         "{text}"
     );
 }
@@ -218,9 +219,16 @@ fn an_untuned_host_reports_each_problem_with_its_remedy() {
     );
     assert_problem(&r, "swap", "warn", "/dev/nvme0n1p3", "swapoff -a");
     assert_problem(&r, "invariant_tsc", "fail", "no nonstop_tsc", "invtsc");
+    // An interface's kernel driver is what the kernel-path sources need.
+    let driver = check(&r, "nic_driver");
+    assert_eq!(driver["status"], "pass", "{driver:#}");
+    assert!(driver["observed"]
+        .as_str()
+        .unwrap()
+        .contains("ens1f0: kernel driver ixgbe"));
     assert_eq!(
         (&r["pass"], &r["warn"], &r["fail"], &r["skip"]),
-        (&1.into(), &8.into(), &4.into(), &0.into())
+        (&2.into(), &8.into(), &4.into(), &0.into())
     );
 
     // The table: every non-pass check has its remedy on the next line.
@@ -228,7 +236,10 @@ fn an_untuned_host_reports_each_problem_with_its_remedy() {
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let text = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = text.lines().collect();
-    for name in CHECKS.iter().filter(|n| **n != "cores") {
+    for name in CHECKS
+        .iter()
+        .filter(|n| !["cores", "nic_driver"].contains(n))
+    {
         let i = lines
             .iter()
             .position(|l| l.starts_with(name))
@@ -244,7 +255,7 @@ fn an_untuned_host_reports_each_problem_with_its_remedy() {
         );
     }
     assert!(
-        text.contains("summary: 1 pass, 8 warn, 4 fail, 0 skip"),
+        text.contains("summary: 2 pass, 8 warn, 4 fail, 0 skip"),
         "{text}"
     );
 }
@@ -256,6 +267,7 @@ fn default_cores_are_every_online_core_but_core_0_and_no_nic_skips_its_check() {
     assert_eq!(r["cores"], serde_json::json!([1, 2, 3, 4, 5, 6, 7]));
     assert!(r["nic"].is_null());
     assert_problem(&r, "nic_numa", "skip", "no --nic given", "--nic IFACE");
+    assert_problem(&r, "nic_driver", "skip", "no --nic given", "--nic IFACE");
     // Cores 1 and 4-7 have no cpuidle directory in the fixture: named, not a crash.
     assert_problem(&r, "c_states", "warn", "C6 enabled on 2-3", "max_cstate=1");
     // On the tuned host the default includes core 1, which is not isolated.
@@ -361,6 +373,69 @@ fn missing_files_warn_or_skip_naming_the_path() {
         "virtual interface, no NUMA node",
         "physical NIC",
     );
+}
+
+#[test]
+fn a_nic_bound_to_dpdk_is_named_by_its_pci_address() {
+    // Tuned: the NIC on node 0, bound to vfio-pci; the short form names it too.
+    for nic in ["0000:3b:00.0", "3b:00.0", "0000:3B:00.0"] {
+        let (code, r) = doctor_json(&fixture("tuned"), &["--cores", "2,3", "--nic", nic]);
+        assert_eq!(code, 0, "{nic}: {r:#}");
+        assert_eq!(r["nic"], "0000:3b:00.0");
+        let numa = check(&r, "nic_numa");
+        assert_eq!(numa["status"], "pass", "{numa:#}");
+        assert!(numa["observed"]
+            .as_str()
+            .unwrap()
+            .contains("0000:3b:00.0 on node 0"));
+        let driver = check(&r, "nic_driver");
+        assert_eq!(driver["status"], "pass", "{driver:#}");
+        assert!(driver["observed"].as_str().unwrap().contains("vfio-pci"));
+    }
+    // Untuned: a kernel driver DPDK cannot take, no driver at all, a UIO driver, and an
+    // address with no device.
+    let root = fixture("untuned");
+    let run = |nic: &str| doctor_json(&root, &["--cores", "2,3", "--nic", nic]);
+    let (_, r) = run("0000:3b:00.0");
+    assert_problem(
+        &r,
+        "nic_driver",
+        "warn",
+        "kernel driver ixgbe: a DPDK poll-mode driver cannot take it",
+        "dpdk-devbind.py --bind=vfio-pci 0000:3b:00.0",
+    );
+    assert_problem(
+        &r,
+        "nic_numa",
+        "fail",
+        "0000:3b:00.0 on node 1",
+        "node 1's cores",
+    );
+    let (code, r) = run("0000:af:00.0");
+    assert_eq!(code, 1);
+    assert_problem(
+        &r,
+        "nic_driver",
+        "fail",
+        "0000:af:00.0: no driver bound",
+        "--bind=vfio-pci 0000:af:00.0",
+    );
+    let (_, r) = run("0000:5e:00.0");
+    assert_problem(&r, "nic_driver", "warn", "igb_uio", "prefer vfio-pci");
+    assert!(check(&r, "nic_driver")["observed"]
+        .as_str()
+        .unwrap()
+        .contains("without IOMMU protection"));
+    let (code, r) = run("0000:99:00.0");
+    assert_eq!(code, 1);
+    assert_problem(
+        &r,
+        "nic_numa",
+        "fail",
+        "no PCI device 0000:99:00.0",
+        "lspci -D",
+    );
+    assert_problem(&r, "nic_driver", "skip", "no PCI device", "lspci -D");
 }
 
 #[test]
