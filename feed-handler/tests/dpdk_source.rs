@@ -63,6 +63,26 @@ fn messages(src: &mut dyn PacketSource) -> Vec<(Line, u64, Vec<u8>)> {
     }
 }
 
+/// Writes a generated day of `messages` messages (50 symbols) to a pcap at `path`, in
+/// MoldUDP64 packets of at most `max_packet` bytes; returns the packets written.
+fn write_day(path: &Path, messages: u64, seed: u64, max_packet: usize) -> u64 {
+    let opts = PcapOptions {
+        max_packet,
+        ..PcapOptions::default()
+    };
+    let cfg = GenConfig {
+        messages,
+        seed,
+        symbols: 50,
+        live_target: None,
+    };
+    let file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let (msgs, packets) =
+        gen::write_pcap(Generator::new(cfg).unwrap(), file, &opts, |_| {}).unwrap();
+    assert_eq!(msgs, messages);
+    packets
+}
+
 fn real_capture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../shared/data/itch50/moldudp64_multiple_packets.pcap")
@@ -106,20 +126,7 @@ fn a_million_generated_packets_arrive_complete_every_sequence_once() {
     let path = dir.path().join("day.pcap");
     // About one message per packet: a MoldUDP64 header (20) plus one length-prefixed
     // message of up to 50 bytes.
-    let opts = PcapOptions {
-        max_packet: 20 + 2 + 50,
-        ..PcapOptions::default()
-    };
-    let cfg = GenConfig {
-        messages: MESSAGES,
-        seed: 4,
-        symbols: 50,
-        live_target: None,
-    };
-    let file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
-    let (msgs, packets) =
-        gen::write_pcap(Generator::new(cfg).unwrap(), file, &opts, |_| {}).unwrap();
-    assert_eq!(msgs, MESSAGES);
+    let packets = write_day(&path, MESSAGES, 4, 20 + 2 + 50);
     assert!(packets >= 1_000_000, "{packets} packets");
 
     let mut src = dpdk_source(eal, "net_pcap12", &path);
@@ -156,18 +163,7 @@ fn the_dpdk_source_allocates_nothing_after_warm_up() {
     let (eal, _g) = eal();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("day.pcap");
-    let opts = PcapOptions {
-        max_packet: 200,
-        ..PcapOptions::default()
-    };
-    let cfg = GenConfig {
-        messages: MESSAGES,
-        seed: 13,
-        symbols: 50,
-        live_target: None,
-    };
-    let file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
-    gen::write_pcap(Generator::new(cfg).unwrap(), file, &opts, |_| {}).unwrap();
+    write_day(&path, MESSAGES, 13, 200);
     let mut src = dpdk_source(eal, "net_pcap13", &path);
     let fc = FeedConfig {
         books: BookConfig {
