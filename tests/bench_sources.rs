@@ -52,6 +52,8 @@ fn bench_sources_reports_every_source_and_a_consistent_ratio() {
         "target_ratio",
         "dpdk_no_decode_pps",
         "dpdk_no_decode_vs_testpmd",
+        "dpdk_framing_only_pps",
+        "dpdk_framing_only_vs_testpmd",
         "dpdk_msgs_per_s",
         "packets",
         "bytes",
@@ -83,6 +85,10 @@ fn bench_sources_reports_every_source_and_a_consistent_ratio() {
         num("dpdk_no_decode_vs_testpmd"),
         num("dpdk_no_decode_pps") / num("testpmd_rxonly_pps")
     ));
+    assert!(close(
+        num("dpdk_framing_only_vs_testpmd"),
+        num("dpdk_framing_only_pps") / num("testpmd_rxonly_pps")
+    ));
     assert_eq!(
         num("recvmmsg_drops"),
         num("recvmmsg_sent") - num("recvmmsg_received")
@@ -90,6 +96,8 @@ fn bench_sources_reports_every_source_and_a_consistent_ratio() {
     for (k, v) in [
         ("dpdk_pps_rounds", "dpdk_pps"),
         ("testpmd_rxonly_pps_rounds", "testpmd_rxonly_pps"),
+        ("dpdk_framing_only_pps_rounds", "dpdk_framing_only_pps"),
+        ("dpdk_no_decode_pps_rounds", "dpdk_no_decode_pps"),
         ("pcap_pps_rounds", "pcap_pps"),
         ("recvmmsg_pps_rounds", "recvmmsg_pps"),
     ] {
@@ -102,5 +110,6 @@ fn bench_sources_reports_every_source_and_a_consistent_ratio() {
     assert!((20.0..80.0).contains(&per_packet), "{per_packet}");
     // The table went to stderr.
     assert!(stderr.contains("dpdk-testpmd rxonly"), "{stderr}");
+    assert!(stderr.contains("framing only"), "{stderr}");
     assert!(stderr.contains("DPDK source / testpmd rxonly"), "{stderr}");
 }

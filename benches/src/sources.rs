@@ -28,7 +28,9 @@
 //!   runs) lending each payload to the decode. The port's pool has the default
 //!   per-lcore cache (`--mempool-cache` changes it). `dpdk_no_decode_pps` is the same
 //!   source with the decode left out (the sink only counts), to tell the source's cost
-//!   from the decode's.
+//!   from the decode's; `dpdk_framing_only_pps` keeps only the MoldUDP64 framing check
+//!   ([`frame_packet`]), which walks every block's length prefix and reads no ITCH
+//!   message: no decoder that reads every message can do less.
 //! - `testpmd_rxonly_pps`: `dpdk-testpmd --forward-mode=rxonly` on an identical vdev
 //!   over the same file, driven through its stdin (`start`, then `show port stats all`
 //!   twice, `seconds` apart: the second one's `Rx-pps` is its rate over that interval,
@@ -158,6 +160,13 @@ pub struct SourcesReport {
     pub dpdk_no_decode_pps: f64,
     /// `dpdk_no_decode_pps / testpmd_rxonly_pps`.
     pub dpdk_no_decode_vs_testpmd: f64,
+    /// The DPDK source with only the MoldUDP64 framing checked ([`frame_packet`]), no
+    /// ITCH message read, packets/s: what walking to every message costs, the least a
+    /// decoder of every message must do.
+    pub dpdk_framing_only_pps: f64,
+    /// `dpdk_framing_only_pps / testpmd_rxonly_pps`: a bound on `dpdk_vs_testpmd` for
+    /// any decode.
+    pub dpdk_framing_only_vs_testpmd: f64,
     /// `dpdk_pps` in ITCH messages per second.
     pub dpdk_msgs_per_s: f64,
     /// Packets in the capture (the end-of-session packet included).
@@ -186,6 +195,7 @@ pub struct SourcesReport {
     pub dpdk_pps_rounds: Vec<f64>,
     pub testpmd_rxonly_pps_rounds: Vec<f64>,
     pub dpdk_no_decode_pps_rounds: Vec<f64>,
+    pub dpdk_framing_only_pps_rounds: Vec<f64>,
     pub pcap_pps_rounds: Vec<f64>,
     pub recvmmsg_pps_rounds: Vec<f64>,
     /// The core every timed loop runs on, and the other one (recvmmsg sender, testpmd's
@@ -244,24 +254,47 @@ impl Tally {
     }
 }
 
-/// Polls `src` until `until`, doing the per-packet work (or, without `decode`, only
-/// counting) into `t`. Returns true if the source ended first.
+/// What a pass does with each packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Work {
+    /// [`decode_packet`]: the framing checked, every ITCH message decoded (the figure).
+    Decode,
+    /// [`frame_packet`]: only the MoldUDP64 framing checked, no ITCH message read (a
+    /// diagnostic: the least any decoder of every message must do).
+    Frame,
+    /// Only count the packet (a diagnostic: the source's own cost).
+    Count,
+}
+
+/// The framing alone: [`Packet::new_checked`] walks every message block's length
+/// prefix, which any reader of the messages must do first (each block's offset follows
+/// from the one before). Returns (messages, checksum) like [`decode_packet`].
+#[inline]
+pub fn frame_packet(payload: &[u8]) -> (u64, u64) {
+    match Packet::new_checked(payload) {
+        Ok(p) => (u64::from(p.message_count()), p.sequence()),
+        Err(_) => (0, 1),
+    }
+}
+
+/// Polls `src` until `until`, doing `work` on each packet into `t`. Returns true if the
+/// source ended first.
 fn pump_until(
     src: &mut dyn PacketSource,
     until: Instant,
-    decode: bool,
+    work: Work,
     t: &mut Tally,
 ) -> Result<bool, String> {
     let (mut packets, mut messages, mut checksum) = (t.packets, t.messages, t.checksum);
     let mut sink = |payload: &[u8], _meta: RxMeta| {
         packets += 1;
-        if decode {
-            let (n, c) = decode_packet(payload);
-            messages += n;
-            checksum = checksum.wrapping_add(c);
-        } else {
-            checksum = checksum.wrapping_add(payload.len() as u64);
-        }
+        let (n, c) = match work {
+            Work::Decode => decode_packet(payload),
+            Work::Frame => frame_packet(payload),
+            Work::Count => (0, payload.len() as u64),
+        };
+        messages += n;
+        checksum = checksum.wrapping_add(c);
     };
     let ended = loop {
         match src.recv_burst(&mut sink) {
@@ -288,15 +321,15 @@ fn timed_pass(
     src: &mut dyn PacketSource,
     warmup: Duration,
     seconds: Duration,
-    decode: bool,
+    work: Work,
 ) -> Result<Tally, String> {
     let mut scratch = Tally::default();
-    if !warmup.is_zero() && pump_until(src, Instant::now() + warmup, decode, &mut scratch)? {
+    if !warmup.is_zero() && pump_until(src, Instant::now() + warmup, work, &mut scratch)? {
         return Err(format!("{} ended during the warm-up", src.describe()));
     }
     let mut t = Tally::default();
     let t0 = Instant::now();
-    if pump_until(src, t0 + seconds, decode, &mut t)? {
+    if pump_until(src, t0 + seconds, work, &mut t)? {
         return Err(format!("{} ended during the timed pass", src.describe()));
     }
     t.seconds = t0.elapsed().as_secs_f64();
@@ -342,7 +375,7 @@ pub fn pcap_pass(
             let mut active = Duration::ZERO;
             while active < span {
                 let start = Instant::now();
-                let ended = pump_until(&mut src, start + (span - active), true, t)?;
+                let ended = pump_until(&mut src, start + (span - active), Work::Decode, t)?;
                 active += start.elapsed();
                 if ended {
                     src = open()?;
@@ -470,10 +503,10 @@ pub fn recvmmsg_pass(
             let result = (|| {
                 hotpath_hw::pin_current_thread(rx_core).map_err(|e| e.to_string())?;
                 let mut warm = Tally::default();
-                pump_until(&mut src, Instant::now() + warmup, true, &mut warm)?;
+                pump_until(&mut src, Instant::now() + warmup, Work::Decode, &mut warm)?;
                 let (s0, t0) = (sent.load(Ordering::Relaxed), Instant::now());
                 let mut t = Tally::default();
-                pump_until(&mut src, t0 + seconds, true, &mut t)?;
+                pump_until(&mut src, t0 + seconds, Work::Decode, &mut t)?;
                 let (s1, secs) = (sent.load(Ordering::Relaxed), t0.elapsed().as_secs_f64());
                 t.seconds = secs;
                 stop.store(true, Ordering::Relaxed);
@@ -482,7 +515,7 @@ pub fn recvmmsg_pass(
                 let mut quiet_since = Instant::now();
                 let mut last = 0;
                 while quiet_since.elapsed() < Duration::from_millis(100) {
-                    pump_until(&mut src, Instant::now(), true, &mut drained)?;
+                    pump_until(&mut src, Instant::now(), Work::Decode, &mut drained)?;
                     if drained.packets != last {
                         last = drained.packets;
                         quiet_since = Instant::now();
@@ -949,7 +982,8 @@ pub fn run(
     };
     let group = group_for_pid(std::process::id());
 
-    let (mut d, mut dn, mut tp, mut pc, mut um) = (vec![], vec![], vec![], vec![], vec![]);
+    let (mut d, mut df, mut dn) = (vec![], vec![], vec![]);
+    let (mut tp, mut pc, mut um) = (vec![], vec![], vec![]);
     let (mut sender_pps, mut ratios) = (vec![], vec![]);
     let (mut sent, mut received, mut checksum) = (0u64, 0u64, 0u64);
     let (mut dpdk_packets, mut dpdk_messages) = (0u64, 0u64);
@@ -963,13 +997,15 @@ pub fn run(
                 tp.push(testpmd_pass(&tp_cfg, warmup, seconds)?.rx_pps);
             } else {
                 status(&format!("{round}: DPDK source"));
-                let t = dpdk.run(warmup, seconds, true)?;
+                let t = dpdk.run(warmup, seconds, Work::Decode)?;
                 checksum = checksum.wrapping_add(t.checksum);
                 dpdk_packets += t.packets;
                 dpdk_messages += t.messages;
                 d.push(t.pps());
+                status(&format!("{round}: DPDK source, framing only"));
+                df.push(dpdk.run(warmup, seconds, Work::Frame)?.pps());
                 status(&format!("{round}: DPDK source without decode"));
-                dn.push(dpdk.run(warmup, seconds, false)?.pps());
+                dn.push(dpdk.run(warmup, seconds, Work::Count)?.pps());
             }
         }
         ratios.push(d[r as usize] / tp[r as usize]);
@@ -997,6 +1033,7 @@ pub fn run(
     let (dpdk_pps, testpmd_pps) = (median(&d), median(&tp));
     let ratio = dpdk_pps / testpmd_pps;
     let dpdk_no_decode_pps = median(&dn);
+    let dpdk_framing_only_pps = median(&df);
     Ok(SourcesReport {
         dpdk_pps,
         pcap_pps: median(&pc),
@@ -1008,6 +1045,8 @@ pub fn run(
         met: ratio >= TARGET_RATIO,
         dpdk_no_decode_pps,
         dpdk_no_decode_vs_testpmd: dpdk_no_decode_pps / testpmd_pps,
+        dpdk_framing_only_pps,
+        dpdk_framing_only_vs_testpmd: dpdk_framing_only_pps / testpmd_pps,
         dpdk_msgs_per_s: dpdk_pps * dpdk_messages as f64 / dpdk_packets.max(1) as f64,
         packets: cap.packets,
         bytes: cap.bytes.len() as u64,
@@ -1025,6 +1064,7 @@ pub fn run(
         dpdk_pps_rounds: d,
         testpmd_rxonly_pps_rounds: tp,
         dpdk_no_decode_pps_rounds: dn,
+        dpdk_framing_only_pps_rounds: df,
         pcap_pps_rounds: pc,
         recvmmsg_pps_rounds: um,
         measure_core,
@@ -1055,7 +1095,7 @@ mod dpdk_pass {
     struct Job {
         warmup: Duration,
         seconds: Duration,
-        decode: bool,
+        work: Work,
     }
 
     pub struct Worker {
@@ -1128,7 +1168,7 @@ mod dpdk_pass {
                         }
                     };
                     for job in jobs {
-                        let r = timed_pass(&mut src, job.warmup, job.seconds, job.decode);
+                        let r = timed_pass(&mut src, job.warmup, job.seconds, job.work);
                         if results_tx.send(r).is_err() {
                             break;
                         }
@@ -1154,13 +1194,13 @@ mod dpdk_pass {
             &self,
             warmup: Duration,
             seconds: Duration,
-            decode: bool,
+            work: Work,
         ) -> Result<Tally, String> {
             let jobs = self.jobs.as_ref().ok_or("the DPDK thread is gone")?;
             jobs.send(Job {
                 warmup,
                 seconds,
-                decode,
+                work,
             })
             .map_err(|_| "the DPDK thread is gone".to_string())?;
             self.results
@@ -1219,6 +1259,12 @@ pub fn print_table(r: &SourcesReport, out: &mut dyn std::io::Write) -> std::io::
         out,
         "  dpdk-testpmd rxonly, same vdev (the ceiling)        {:>12}",
         n(r.testpmd_rxonly_pps)
+    )?;
+    writeln!(
+        out,
+        "  DPDK source, framing only (diagnostic)              {:>12}   ({:.2}x testpmd)",
+        n(r.dpdk_framing_only_pps),
+        r.dpdk_framing_only_vs_testpmd
     )?;
     writeln!(
         out,
@@ -1298,6 +1344,30 @@ mod tests {
         assert_eq!(n, cap.messages);
         assert_eq!(sum, crate::feed::hotpath_checksum(&raw));
         assert_eq!(decode_packet(b"short"), (0, 1));
+    }
+
+    #[test]
+    fn the_framing_only_work_counts_every_message_and_refuses_bad_framing() {
+        let cfg = SourcesBenchConfig {
+            messages: 20_000,
+            ..SourcesBenchConfig::default()
+        };
+        let cap = generate(&cfg).unwrap();
+        let payloads = Payloads::of_capture(&cap.bytes).unwrap();
+        let mut n = 0;
+        for i in 0..payloads.len() {
+            let p = payloads.get(i);
+            let (m, _) = frame_packet(p);
+            assert_eq!(m, decode_packet(p).0, "packet {i}");
+            n += m;
+        }
+        assert_eq!(n, cap.messages);
+        // A block whose length prefix runs past the end of the packet.
+        let mut bad = payloads.get(0).to_vec();
+        assert!(bad.len() > 22, "the first packet carries messages");
+        bad[20..22].copy_from_slice(&u16::MAX.to_be_bytes());
+        assert_eq!(frame_packet(&bad), (0, 1));
+        assert_eq!(frame_packet(b"short"), (0, 1));
     }
 
     #[test]
