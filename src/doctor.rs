@@ -407,10 +407,13 @@ pub fn diagnose(root: &Path, cores: Option<CpuSet>, nic: Option<&str>) -> Report
         check_cstates(&ctx),
         check_thp(&ctx),
         check_hugepages(&ctx, nic_node),
+        check_hugetlbfs(&ctx),
         nic_check,
         nic_driver,
+        check_iommu(&ctx, nic),
         check_irqbalance(&ctx),
         check_swap(&ctx),
+        check_memlock(&ctx),
         check_tsc(&ctx),
     ];
     let count = |s: Status| checks.iter().filter(|c| c.status == s).count();
@@ -1230,6 +1233,112 @@ fn check_hugepages(c: &Ctx, nic_node: Option<usize>) -> Check {
     Check::pass(NAME, observed)
 }
 
+/// `pagesize=2M` (as the kernel shows a hugetlbfs mount's page size: a number and
+/// `K`, `M` or `G`) in kB.
+pub fn pagesize_kb(v: &str) -> Option<u64> {
+    let (num, unit) = v.split_at(v.len().checked_sub(1)?);
+    let shift = match unit {
+        "K" | "k" => 0,
+        "M" | "m" => 10,
+        "G" | "g" => 20,
+        _ => return None,
+    };
+    num.parse::<u64>().ok()?.checked_mul(1 << shift)
+}
+
+/// The hugetlbfs mounts of a `/proc/mounts` text: (mount point, page size in kB; a
+/// mount without `pagesize=` has `default_kb`, the default huge page size).
+pub fn hugetlbfs_mounts(mounts: &str, default_kb: Option<u64>) -> Vec<(String, Option<u64>)> {
+    mounts
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let (dir, fstype, opts) = (f.get(1)?, f.get(2)?, f.get(3).unwrap_or(&""));
+            (*fstype == "hugetlbfs").then(|| {
+                let size = opts
+                    .split(',')
+                    .find_map(|o| o.strip_prefix("pagesize="))
+                    .map_or(default_kb, pagesize_kb);
+                (dir.to_string(), size)
+            })
+        })
+        .collect()
+}
+
+/// DPDK's EAL maps huge pages through a hugetlbfs mount of their size: reserved pages
+/// without one are pages it cannot use.
+fn check_hugetlbfs(c: &Ctx) -> Check {
+    const NAME: &str = "hugetlbfs";
+    let meminfo_text = c.host.read("proc/meminfo").ok();
+    let sizes = hugepage_counts(c.host, "sys/kernel/mm/hugepages").unwrap_or_else(|_| {
+        let m = meminfo_text.as_deref().unwrap_or("");
+        match (meminfo(m, "HugePages_Total"), meminfo(m, "Hugepagesize")) {
+            (Some(n), Some(kb)) => BTreeMap::from([(kb, n)]),
+            _ => BTreeMap::new(),
+        }
+    });
+    let reserved: Vec<u64> = sizes
+        .iter()
+        .filter(|&(_, &n)| n > 0)
+        .map(|(&kb, _)| kb)
+        .collect();
+    if reserved.is_empty() {
+        return Check::skip(
+            NAME,
+            "no huge pages reserved, none to mount (see `hugepages`)",
+            "reserve huge pages first (the `hugepages` check's remedy)",
+        );
+    }
+    let mounts_text = match c.host.read("proc/mounts") {
+        Ok(t) => t,
+        Err(e) => return Check::warn(NAME, e, HOST_ONLY),
+    };
+    let default_kb = meminfo_text
+        .as_deref()
+        .and_then(|m| meminfo(m, "Hugepagesize"));
+    let mounts = hugetlbfs_mounts(&mounts_text, default_kb);
+    let mut seen = Vec::new();
+    let mut missing = Vec::new();
+    for kb in reserved {
+        match mounts.iter().find(|(_, size)| *size == Some(kb)) {
+            Some((dir, _)) => seen.push(format!("{} at {dir}", page_size(kb))),
+            None => missing.push(kb),
+        }
+    }
+    let Some(&first) = missing.first() else {
+        return Check::pass(NAME, seen.join(", "));
+    };
+    let names: Vec<String> = missing.iter().map(|&kb| page_size(kb)).collect();
+    let opt = pagesize_option(first);
+    Check::warn(
+        NAME,
+        format!(
+            "{} pages reserved but no hugetlbfs mount of that size in {}{}: DPDK's EAL cannot use them",
+            names.join(" and "),
+            c.host.path("proc/mounts").display(),
+            if seen.is_empty() {
+                String::new()
+            } else {
+                format!(" (mounted: {})", seen.join(", "))
+            }
+        ),
+        format!(
+            "mkdir -p /dev/hugepages-{opt} && mount -t hugetlbfs -o pagesize={opt} nodev /dev/hugepages-{opt} (and an /etc/fstab line)"
+        ),
+    )
+}
+
+/// A page size as `mount -o pagesize=` takes it (`2M`, `1G`).
+fn pagesize_option(kb: u64) -> String {
+    if kb >= 1 << 20 && kb.is_multiple_of(1 << 20) {
+        format!("{}G", kb >> 20)
+    } else if kb >= 1 << 10 && kb.is_multiple_of(1 << 10) {
+        format!("{}M", kb >> 10)
+    } else {
+        format!("{kb}K")
+    }
+}
+
 /// The NIC's NUMA node against the pinned cores'; also returns the NIC's node.
 const NET: &str = "sys/class/net";
 const PCI_DEVICES: &str = "sys/bus/pci/devices";
@@ -1327,6 +1436,92 @@ fn check_nic_driver(c: &Ctx, nic: Option<&str>) -> Check {
         _ => Check::pass(
             NAME,
             format!("{nic}: kernel driver {driver}, for the recvmmsg, AF_PACKET and AF_XDP sources (a DPDK poll-mode driver needs the NIC bound to vfio-pci: pass its PCI address)"),
+        ),
+    }
+}
+
+const IOMMU_ON: &str = "enable VT-d (Intel) or AMD-Vi in the BIOS and boot with `intel_iommu=on iommu=pt` (AMD: `iommu=pt`)";
+
+/// The IOMMU behind the NIC: vfio-pci needs one (without it vfio runs in its unsafe
+/// no-IOMMU mode); a kernel driver's DMA should pass through it untranslated.
+fn check_iommu(c: &Ctx, nic: Option<&str>) -> Check {
+    const NAME: &str = "iommu";
+    let Some(nic) = nic else {
+        return Check::skip(
+            NAME,
+            "no --nic given",
+            "pass --nic IFACE or PCI address to check the IOMMU behind it",
+        );
+    };
+    let dev = match nic_device(c, nic) {
+        Ok(Some(dev)) => dev,
+        Ok(None) => {
+            return Check::skip(
+                NAME,
+                format!("{nic}: virtual interface, no DMA"),
+                "pass the physical NIC the feed arrives on",
+            )
+        }
+        Err((seen, fix)) => return Check::skip(NAME, seen, fix),
+    };
+    let driver = c.host.link_name(&format!("{dev}/driver"));
+    let vfio = driver.as_deref() == Some("vfio-pci");
+    let group_link = format!("{dev}/iommu_group");
+    let Some(group) = c.host.link_name(&group_link) else {
+        let none = format!(
+            "{nic}: no IOMMU group ({} not found)",
+            c.host.path(&group_link).display()
+        );
+        let noiommu = c
+            .host
+            .read_trim("sys/module/vfio/parameters/enable_unsafe_noiommu_mode")
+            .is_ok_and(|v| v == "Y" || v == "1");
+        return if vfio {
+            Check::warn(
+                NAME,
+                format!(
+                    "{none}, yet bound to vfio-pci{}: the NIC's DMA reaches any memory",
+                    if noiommu {
+                        " in vfio's unsafe no-IOMMU mode"
+                    } else {
+                        ""
+                    }
+                ),
+                IOMMU_ON,
+            )
+        } else if pci_address(nic).is_some() {
+            Check::warn(NAME, format!("{none}: vfio-pci cannot take it"), IOMMU_ON)
+        } else {
+            Check::pass(
+                NAME,
+                format!("{none}: the kernel driver's DMA is not translated"),
+            )
+        };
+    };
+    let kind = c
+        .host
+        .read_trim(&format!("sys/kernel/iommu_groups/{group}/type"))
+        .ok();
+    let kind_text = kind
+        .as_deref()
+        .map_or(String::new(), |k| format!(", type {k}"));
+    if vfio {
+        return Check::pass(
+            NAME,
+            format!("{nic}: IOMMU group {group}{kind_text}, owned by vfio-pci"),
+        );
+    }
+    match kind.as_deref() {
+        Some(k @ ("DMA" | "DMA-FQ")) => Check::warn(
+            NAME,
+            format!(
+                "{nic}: IOMMU group {group}, type {k}: every DMA of its kernel driver is translated (map and unmap per buffer)"
+            ),
+            "boot with `iommu=pt` (the kernel's drivers then bypass translation; vfio-pci keeps its protection)",
+        ),
+        _ => Check::pass(
+            NAME,
+            format!("{nic}: IOMMU group {group}{kind_text}"),
         ),
     }
 }
@@ -1561,6 +1756,82 @@ fn check_swap(c: &Ctx) -> Check {
     }
 }
 
+/// `CAP_IPC_LOCK`'s bit in `CapEff`.
+const CAP_IPC_LOCK_BIT: u32 = 14;
+
+/// The soft and hard `Max locked memory` of a `/proc/PID/limits` text, as printed
+/// (`unlimited` or bytes).
+pub fn memlock_limits(limits: &str) -> Option<(String, String)> {
+    let rest = limits
+        .lines()
+        .find_map(|l| l.strip_prefix("Max locked memory"))?;
+    let mut f = rest.split_whitespace();
+    Some((f.next()?.to_string(), f.next()?.to_string()))
+}
+
+/// Whether a `/proc/PID/status` text's `CapEff` holds CAP_IPC_LOCK.
+pub fn has_ipc_lock(status: &str) -> Option<bool> {
+    let hex = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))?
+        .trim();
+    let caps = u64::from_str_radix(hex, 16).ok()?;
+    Some(caps & (1 << CAP_IPC_LOCK_BIT) != 0)
+}
+
+/// `--mlock` locks the whole process, and vfio-pci pins DPDK's memory for DMA: both
+/// count against RLIMIT_MEMLOCK unless the process holds CAP_IPC_LOCK. Read from this
+/// process, whose limits a shell or unit started the same way passes on.
+fn check_memlock(c: &Ctx) -> Check {
+    const NAME: &str = "memlock";
+    let limits_path = "proc/self/limits";
+    let (soft, hard) = match c.host.read(limits_path).map(|t| memlock_limits(&t)) {
+        Ok(Some(l)) => l,
+        Ok(None) => {
+            return Check::warn(
+                NAME,
+                format!(
+                    "no `Max locked memory` line in {}",
+                    c.host.path(limits_path).display()
+                ),
+                HOST_ONLY,
+            )
+        }
+        Err(e) => return Check::warn(NAME, e, HOST_ONLY),
+    };
+    let ipc_lock = c
+        .host
+        .read("proc/self/status")
+        .ok()
+        .and_then(|s| has_ipc_lock(&s));
+    if soft == "unlimited" {
+        return Check::pass(NAME, "RLIMIT_MEMLOCK unlimited");
+    }
+    let shown = |v: &str| {
+        v.parse::<u64>()
+            .map_or(v.to_string(), |b| format!("{} KiB", b / 1024))
+    };
+    let limit = format!("RLIMIT_MEMLOCK {} (hard {})", shown(&soft), shown(&hard));
+    if ipc_lock == Some(true) {
+        return Check::pass(
+            NAME,
+            format!("{limit}, but CAP_IPC_LOCK held: any amount may be locked"),
+        );
+    }
+    Check::warn(
+        NAME,
+        format!(
+            "{limit} and {}: `--mlock` fails once the process is larger, and vfio-pci cannot pin DPDK's memory",
+            if ipc_lock == Some(false) {
+                "no CAP_IPC_LOCK"
+            } else {
+                "CAP_IPC_LOCK unknown (no CapEff in proc/self/status)"
+            }
+        ),
+        "raise it for the appliance's user: `ulimit -l unlimited`, `USER - memlock unlimited` in /etc/security/limits.conf, or LimitMEMLOCK=infinity in its systemd unit (or run it with CAP_IPC_LOCK)",
+    )
+}
+
 fn check_tsc(c: &Ctx) -> Check {
     const NAME: &str = "invariant_tsc";
     let text = match c.host.read("proc/cpuinfo") {
@@ -1757,5 +2028,49 @@ mod tests {
             assert!(parse_iface(bad).is_err(), "{bad}");
         }
         assert!(parse_cores_arg("").is_err());
+    }
+
+    #[test]
+    fn hugetlbfs_mounts_and_their_page_sizes() {
+        assert_eq!(pagesize_kb("2M"), Some(2048));
+        assert_eq!(pagesize_kb("1024M"), Some(1 << 20));
+        assert_eq!(pagesize_kb("1G"), Some(1 << 20));
+        assert_eq!(pagesize_kb("64K"), Some(64));
+        for bad in ["", "M", "2", "2T", "-2M", "99999999999999999999G"] {
+            assert_eq!(pagesize_kb(bad), None, "{bad}");
+        }
+        let mounts = "proc /proc proc rw 0 0\n\
+                      hugetlbfs /dev/hugepages hugetlbfs rw,relatime,pagesize=2M 0 0\n\
+                      nodev /mnt/h\\0401g hugetlbfs rw,pagesize=1024M 0 0\n\
+                      none /mnt/default hugetlbfs rw 0 0\n\
+                      short line\n";
+        assert_eq!(
+            hugetlbfs_mounts(mounts, Some(2048)),
+            vec![
+                ("/dev/hugepages".to_string(), Some(2048)),
+                ("/mnt/h\\0401g".to_string(), Some(1 << 20)),
+                ("/mnt/default".to_string(), Some(2048)),
+            ]
+        );
+        assert_eq!(hugetlbfs_mounts(mounts, None)[2].1, None);
+        assert_eq!(pagesize_option(2048), "2M");
+        assert_eq!(pagesize_option(1 << 20), "1G");
+        assert_eq!(pagesize_option(64), "64K");
+    }
+
+    #[test]
+    fn memlock_limits_and_the_ipc_lock_capability() {
+        let limits = "Limit                     Soft Limit           Hard Limit           Units\n\
+                      Max locked memory         8388608              unlimited            bytes\n";
+        assert_eq!(
+            memlock_limits(limits),
+            Some(("8388608".to_string(), "unlimited".to_string()))
+        );
+        assert_eq!(memlock_limits("Max open files 1024 1024 files\n"), None);
+        assert_eq!(has_ipc_lock("CapEff:\t0000000000004000\n"), Some(true));
+        assert_eq!(has_ipc_lock("CapEff:\t000001ffffffffff\n"), Some(true));
+        assert_eq!(has_ipc_lock("CapEff:\t0000000000003fff\n"), Some(false));
+        assert_eq!(has_ipc_lock("CapEff:\tzz\n"), None);
+        assert_eq!(has_ipc_lock("Name: x\n"), None);
     }
 }

@@ -10,7 +10,7 @@ use serde_json::Value;
 const EXE: &str = env!("CARGO_BIN_EXE_hotpath");
 
 /// Every check, in report order.
-const CHECKS: [&str; 14] = [
+const CHECKS: [&str; 17] = [
     "cores",
     "isolcpus",
     "nohz_full",
@@ -20,10 +20,13 @@ const CHECKS: [&str; 14] = [
     "c_states",
     "thp",
     "hugepages",
+    "hugetlbfs",
     "nic_numa",
     "nic_driver",
+    "iommu",
     "irqbalance",
     "swap",
+    "memlock",
     "invariant_tsc",
 ];
 
@@ -112,7 +115,7 @@ fn a_tuned_host_passes_every_check() {
     }
     assert_eq!(
         (&r["pass"], &r["warn"], &r["fail"], &r["skip"]),
-        (&14.into(), &0.into(), &0.into(), &0.into())
+        (&17.into(), &0.into(), &0.into(), &0.into())
     );
     assert_eq!(r["cores"], serde_json::json!([2, 3]));
     assert_eq!(r["nic"], "ens1f0");
@@ -126,6 +129,16 @@ fn a_tuned_host_passes_every_check() {
         .as_str()
         .unwrap()
         .contains("1 GiB: 4 (node0 4"));
+    // The kernel shows a 1 GiB hugetlbfs mount as `pagesize=1024M`.
+    assert_eq!(
+        check(&r, "hugetlbfs")["observed"],
+        "2 MiB at /dev/hugepages, 1 GiB at /mnt/huge-1G"
+    );
+    assert_eq!(
+        check(&r, "iommu")["observed"],
+        "ens1f0: IOMMU group 27, type identity"
+    );
+    assert_eq!(check(&r, "memlock")["observed"], "RLIMIT_MEMLOCK unlimited");
     assert!(check(&r, "c_states")["observed"]
         .as_str()
         .unwrap()
@@ -149,7 +162,7 @@ fn a_tuned_host_passes_every_check() {
     }
     assert!(!text.contains("remedy:"), "{text}");
     assert!(
-        text.contains("summary: 14 pass, 0 warn, 0 fail, 0 skip"),
+        text.contains("summary: 17 pass, 0 warn, 0 fail, 0 skip"),
         "{text}"
     );
 }
@@ -219,6 +232,27 @@ fn an_untuned_host_reports_each_problem_with_its_remedy() {
     );
     assert_problem(&r, "swap", "warn", "/dev/nvme0n1p3", "swapoff -a");
     assert_problem(&r, "invariant_tsc", "fail", "no nonstop_tsc", "invtsc");
+    assert_problem(
+        &r,
+        "hugetlbfs",
+        "skip",
+        "no huge pages reserved",
+        "`hugepages` check",
+    );
+    assert_problem(
+        &r,
+        "iommu",
+        "warn",
+        "IOMMU group 27, type DMA-FQ: every DMA of its kernel driver is translated",
+        "iommu=pt",
+    );
+    assert_problem(
+        &r,
+        "memlock",
+        "warn",
+        "RLIMIT_MEMLOCK 8192 KiB (hard 8192 KiB) and no CAP_IPC_LOCK",
+        "LimitMEMLOCK=infinity",
+    );
     // An interface's kernel driver is what the kernel-path sources need.
     let driver = check(&r, "nic_driver");
     assert_eq!(driver["status"], "pass", "{driver:#}");
@@ -228,7 +262,7 @@ fn an_untuned_host_reports_each_problem_with_its_remedy() {
         .contains("ens1f0: kernel driver ixgbe"));
     assert_eq!(
         (&r["pass"], &r["warn"], &r["fail"], &r["skip"]),
-        (&2.into(), &8.into(), &4.into(), &0.into())
+        (&2.into(), &10.into(), &4.into(), &1.into())
     );
 
     // The table: every non-pass check has its remedy on the next line.
@@ -238,7 +272,7 @@ fn an_untuned_host_reports_each_problem_with_its_remedy() {
     let lines: Vec<&str> = text.lines().collect();
     for name in CHECKS
         .iter()
-        .filter(|n| !["cores", "nic_driver"].contains(n))
+        .filter(|n| !["cores", "nic_driver", "hugetlbfs"].contains(n))
     {
         let i = lines
             .iter()
@@ -255,7 +289,7 @@ fn an_untuned_host_reports_each_problem_with_its_remedy() {
         );
     }
     assert!(
-        text.contains("summary: 2 pass, 8 warn, 4 fail, 0 skip"),
+        text.contains("summary: 2 pass, 10 warn, 4 fail, 1 skip"),
         "{text}"
     );
 }
@@ -268,6 +302,7 @@ fn default_cores_are_every_online_core_but_core_0_and_no_nic_skips_its_check() {
     assert!(r["nic"].is_null());
     assert_problem(&r, "nic_numa", "skip", "no --nic given", "--nic IFACE");
     assert_problem(&r, "nic_driver", "skip", "no --nic given", "--nic IFACE");
+    assert_problem(&r, "iommu", "skip", "no --nic given", "--nic IFACE");
     // Cores 1 and 4-7 have no cpuidle directory in the fixture: named, not a crash.
     assert_problem(&r, "c_states", "warn", "C6 enabled on 2-3", "max_cstate=1");
     // On the tuned host the default includes core 1, which is not isolated.
@@ -323,6 +358,7 @@ fn missing_files_warn_or_skip_naming_the_path() {
     named("irqbalance", "proc");
     named("swap", "proc/swaps");
     named("invariant_tsc", "proc/cpuinfo");
+    named("memlock", "proc/self/limits");
     assert!(r["cores"].as_array().unwrap().is_empty());
 
     // A partial tree: the command line and online cores only, a NIC that is not there.
@@ -391,6 +427,12 @@ fn a_nic_bound_to_dpdk_is_named_by_its_pci_address() {
         let driver = check(&r, "nic_driver");
         assert_eq!(driver["status"], "pass", "{driver:#}");
         assert!(driver["observed"].as_str().unwrap().contains("vfio-pci"));
+        let iommu = check(&r, "iommu");
+        assert_eq!(iommu["status"], "pass", "{iommu:#}");
+        assert_eq!(
+            iommu["observed"],
+            "0000:3b:00.0: IOMMU group 41, type DMA, owned by vfio-pci"
+        );
     }
     // Untuned: a kernel driver DPDK cannot take, no driver at all, a UIO driver, and an
     // address with no device.
@@ -411,6 +453,17 @@ fn a_nic_bound_to_dpdk_is_named_by_its_pci_address() {
         "0000:3b:00.0 on node 1",
         "node 1's cores",
     );
+    assert_problem(
+        &r,
+        "iommu",
+        "warn",
+        "0000:3b:00.0: no IOMMU group",
+        "intel_iommu=on iommu=pt",
+    );
+    assert!(check(&r, "iommu")["observed"]
+        .as_str()
+        .unwrap()
+        .ends_with("vfio-pci cannot take it"));
     let (code, r) = run("0000:af:00.0");
     assert_eq!(code, 1);
     assert_problem(
@@ -475,4 +528,104 @@ fn this_machine_gets_a_report_not_a_crash() {
     let out = doctor(Path::new("/"), &[]);
     assert_eq!(out.status.code(), Some(code), "{}", stderr(&out));
     assert!(String::from_utf8(out.stdout).unwrap().contains("summary: "));
+}
+
+/// Writes `files` (path, contents) under a new temporary root.
+fn tree(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (path, text) in files {
+        let p = dir.path().join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn reserved_huge_pages_without_a_mount_of_their_size_are_named() {
+    let root = tree(&[
+        (
+            "sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages",
+            "512\n",
+        ),
+        (
+            "sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages",
+            "2\n",
+        ),
+        ("proc/meminfo", "Hugepagesize:       2048 kB\n"),
+        // No pagesize option: the default size (meminfo's Hugepagesize).
+        (
+            "proc/mounts",
+            "none /dev/hugepages hugetlbfs rw,relatime 0 0\n",
+        ),
+    ]);
+    let (_, r) = doctor_json(root.path(), &[]);
+    assert_problem(
+        &r,
+        "hugetlbfs",
+        "warn",
+        "1 GiB pages reserved but no hugetlbfs mount of that size",
+        "mount -t hugetlbfs -o pagesize=1G",
+    );
+    assert!(check(&r, "hugetlbfs")["observed"]
+        .as_str()
+        .unwrap()
+        .contains("(mounted: 2 MiB at /dev/hugepages)"));
+    // Reserved pages and no /proc/mounts to look in: named.
+    std::fs::remove_file(root.path().join("proc/mounts")).unwrap();
+    let (_, r) = doctor_json(root.path(), &[]);
+    assert_problem(
+        &r,
+        "hugetlbfs",
+        "warn",
+        &root.path().join("proc/mounts").display().to_string(),
+        "run on the host itself",
+    );
+}
+
+#[test]
+fn a_nic_on_vfio_without_an_iommu_and_a_capability_instead_of_a_limit() {
+    let root = tree(&[
+        ("sys/bus/pci/devices/0000:3b:00.0/numa_node", "0\n"),
+        ("sys/module/vfio/parameters/enable_unsafe_noiommu_mode", "Y\n"),
+        (
+            "proc/self/limits",
+            "Limit  Soft Limit  Hard Limit  Units\nMax locked memory         65536                65536                bytes\n",
+        ),
+        ("proc/self/status", "Name:\thotpath\nCapEff:\t0000000000004000\n"),
+    ]);
+    std::os::unix::fs::symlink(
+        "../../../bus/pci/drivers/vfio-pci",
+        root.path().join("sys/bus/pci/devices/0000:3b:00.0/driver"),
+    )
+    .unwrap();
+    let (_, r) = doctor_json(root.path(), &["--nic", "0000:3b:00.0"]);
+    assert_problem(
+        &r,
+        "iommu",
+        "warn",
+        "yet bound to vfio-pci in vfio's unsafe no-IOMMU mode",
+        "intel_iommu=on",
+    );
+    // CAP_IPC_LOCK (bit 14) lifts the 64 KiB limit.
+    let memlock = check(&r, "memlock");
+    assert_eq!(memlock["status"], "pass", "{memlock:#}");
+    assert_eq!(
+        memlock["observed"],
+        "RLIMIT_MEMLOCK 64 KiB (hard 64 KiB), but CAP_IPC_LOCK held: any amount may be locked"
+    );
+    // Without it, the limit is the problem.
+    std::fs::write(
+        root.path().join("proc/self/status"),
+        "CapEff:\t000001ffffffbfff\n",
+    )
+    .unwrap();
+    let (_, r) = doctor_json(root.path(), &["--nic", "0000:3b:00.0"]);
+    assert_problem(
+        &r,
+        "memlock",
+        "warn",
+        "RLIMIT_MEMLOCK 64 KiB (hard 64 KiB) and no CAP_IPC_LOCK",
+        "ulimit -l unlimited",
+    );
 }
