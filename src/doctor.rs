@@ -1376,27 +1376,43 @@ fn nic_device(c: &Ctx, nic: &str) -> Result<Option<String>, (String, String)> {
     Ok(c.host.exists(&dev).then_some(dev))
 }
 
+/// `--nic` and its device directory for check `name`, or the skip it reports: no
+/// `--nic` (`checks` says what one would check), a virtual interface (`lacks` says what
+/// it has not), or no such NIC.
+fn nic_for<'n>(
+    c: &Ctx,
+    name: &'static str,
+    nic: Option<&'n str>,
+    checks: &str,
+    lacks: &str,
+) -> Result<(&'n str, String), Check> {
+    let Some(nic) = nic else {
+        return Err(Check::skip(
+            name,
+            "no --nic given",
+            format!(
+                "pass --nic IFACE, or the PCI address of a NIC bound to DPDK, to check {checks}"
+            ),
+        ));
+    };
+    match nic_device(c, nic) {
+        Ok(Some(dev)) => Ok((nic, dev)),
+        Ok(None) => Err(Check::skip(
+            name,
+            format!("{nic}: virtual interface, {lacks}"),
+            "pass the physical NIC the feed arrives on",
+        )),
+        Err((seen, fix)) => Err(Check::skip(name, seen, fix)),
+    }
+}
+
 /// The driver behind the NIC: what DPDK can take and what it cannot.
 fn check_nic_driver(c: &Ctx, nic: Option<&str>) -> Check {
     const NAME: &str = "nic_driver";
     const BIND: &str = "bind it for DPDK: `modprobe vfio-pci; dpdk-devbind.py --bind=vfio-pci";
-    let Some(nic) = nic else {
-        return Check::skip(
-            NAME,
-            "no --nic given",
-            "pass --nic IFACE, or the PCI address of a NIC bound to DPDK, to check its driver",
-        );
-    };
-    let dev = match nic_device(c, nic) {
-        Ok(Some(dev)) => dev,
-        Ok(None) => {
-            return Check::skip(
-                NAME,
-                format!("{nic}: virtual interface, no device driver"),
-                "pass the physical NIC the feed arrives on",
-            )
-        }
-        Err((seen, fix)) => return Check::skip(NAME, seen, fix),
+    let (nic, dev) = match nic_for(c, NAME, nic, "its driver", "no device driver") {
+        Ok(found) => found,
+        Err(skip) => return skip,
     };
     let pci = pci_address(nic).is_some();
     let Some(driver) = c.host.link_name(&format!("{dev}/driver")) else {
@@ -1446,23 +1462,9 @@ const IOMMU_ON: &str = "enable VT-d (Intel) or AMD-Vi in the BIOS and boot with 
 /// no-IOMMU mode); a kernel driver's DMA should pass through it untranslated.
 fn check_iommu(c: &Ctx, nic: Option<&str>) -> Check {
     const NAME: &str = "iommu";
-    let Some(nic) = nic else {
-        return Check::skip(
-            NAME,
-            "no --nic given",
-            "pass --nic IFACE or PCI address to check the IOMMU behind it",
-        );
-    };
-    let dev = match nic_device(c, nic) {
-        Ok(Some(dev)) => dev,
-        Ok(None) => {
-            return Check::skip(
-                NAME,
-                format!("{nic}: virtual interface, no DMA"),
-                "pass the physical NIC the feed arrives on",
-            )
-        }
-        Err((seen, fix)) => return Check::skip(NAME, seen, fix),
+    let (nic, dev) = match nic_for(c, NAME, nic, "the IOMMU behind it", "no DMA") {
+        Ok(found) => found,
+        Err(skip) => return skip,
     };
     let driver = c.host.link_name(&format!("{dev}/driver"));
     let vfio = driver.as_deref() == Some("vfio-pci");

@@ -1321,8 +1321,8 @@ mod tests {
         assert_eq!(parse_port_stats(&two), Some((22_668_640, 6_986_442)));
     }
 
-    #[test]
-    fn the_per_packet_decode_agrees_with_the_feed_benchmark() {
+    /// A small generated day and its UDP payloads.
+    fn small_day() -> (Capture, Payloads) {
         let cfg = SourcesBenchConfig {
             messages: 20_000,
             ..SourcesBenchConfig::default()
@@ -1330,6 +1330,12 @@ mod tests {
         let cap = generate(&cfg).unwrap();
         let payloads = Payloads::of_capture(&cap.bytes).unwrap();
         assert_eq!(payloads.len() as u64, cap.packets);
+        (cap, payloads)
+    }
+
+    #[test]
+    fn the_per_packet_decode_agrees_with_the_feed_benchmark() {
+        let (cap, payloads) = small_day();
         let (mut n, mut sum) = (0, 0u64);
         let mut raw = Vec::new();
         for i in 0..payloads.len() {
@@ -1348,12 +1354,7 @@ mod tests {
 
     #[test]
     fn the_framing_only_work_counts_every_message_and_refuses_bad_framing() {
-        let cfg = SourcesBenchConfig {
-            messages: 20_000,
-            ..SourcesBenchConfig::default()
-        };
-        let cap = generate(&cfg).unwrap();
-        let payloads = Payloads::of_capture(&cap.bytes).unwrap();
+        let (cap, payloads) = small_day();
         let mut n = 0;
         for i in 0..payloads.len() {
             let p = payloads.get(i);
