@@ -399,6 +399,7 @@ pub fn diagnose(root: &Path, cores: Option<CpuSet>, nic: Option<&str>) -> Report
     let nic_driver = check_nic_driver(&ctx, nic);
     let checks = vec![
         check_cores(&ctx),
+        check_smt(&ctx),
         check_isolcpus(&ctx),
         check_nohz_full(&ctx),
         check_rcu_nocbs(&ctx),
@@ -587,6 +588,17 @@ impl Ctx<'_> {
         format_cpu_list(self.cores)
     }
 
+    /// The CPUs `isolcpus=` takes from the scheduler (none if unset or unreadable).
+    fn isolated(&self) -> CpuSet {
+        self.cmdline
+            .as_ref()
+            .ok()
+            .and_then(|cmd| cmd.get("isolcpus"))
+            .and_then(|v| Isolcpus::parse(v.unwrap_or(""), self.last).ok())
+            .map(|i| i.cpus)
+            .unwrap_or_default()
+    }
+
     /// The pinned cores plus whatever the kernel list already has: what to suggest.
     fn suggest(&self, existing: Option<&CpuSet>) -> String {
         let mut all = self.cores.clone();
@@ -653,6 +665,88 @@ fn check_cores(c: &Ctx) -> Check {
             }
         }
     }
+}
+
+/// Hyper-threads: a pinned core's sibling shares its pipeline, caches and TLB. A
+/// sibling that is another pinned (spinning) core, or one the scheduler may run any task
+/// on, steals from the hot path; an isolated, unused sibling or SMT off does not.
+fn check_smt(c: &Ctx) -> Check {
+    const NAME: &str = "smt";
+    const FIX: &str = "turn SMT off (boot with `nosmt`, or echo off > /sys/devices/system/cpu/smt/control), or pin one thread per physical core and isolate its sibling";
+    let active = c.host.read_trim(&format!("{CPU}/smt/active")).ok();
+    if active.as_deref() == Some("0") {
+        return Check::pass(
+            NAME,
+            "SMT off (smt/active 0): no pinned core shares its physical core",
+        );
+    }
+    if c.cores.is_empty() {
+        return no_cores(NAME);
+    }
+    let isolated = c.isolated();
+    let (mut shared_hot, mut shared_busy, mut unknown) = (vec![], vec![], CpuSet::new());
+    for &cpu in c.cores {
+        let siblings = c
+            .host
+            .read(&format!("{CPU}/cpu{cpu}/topology/thread_siblings_list"))
+            .and_then(|s| parse_cpu_list(&s, c.last));
+        let Ok(siblings) = siblings else {
+            unknown.insert(cpu);
+            continue;
+        };
+        for s in siblings.into_iter().filter(|&s| s != cpu) {
+            if c.cores.contains(&s) {
+                if cpu < s {
+                    shared_hot.push(format!("{cpu} and {s}"));
+                }
+            } else if !isolated.contains(&s) {
+                shared_busy.push(format!("{cpu} with {s}"));
+            }
+        }
+    }
+    let mut problems = vec![];
+    if !shared_hot.is_empty() {
+        problems.push(format!(
+            "pinned cores {} are hyper-threads of one physical core (two spinning threads share it)",
+            shared_hot.join(", ")
+        ));
+    }
+    if !shared_busy.is_empty() {
+        problems.push(format!(
+            "pinned core {} shares its physical core with a core the scheduler uses",
+            shared_busy.join(", ")
+        ));
+    }
+    if !problems.is_empty() {
+        return Check::warn(NAME, problems.join("; "), FIX);
+    }
+    let first = c.cores.iter().next().copied().unwrap_or(0);
+    if unknown.len() == c.cores.len() {
+        return Check::skip(
+            NAME,
+            format!(
+                "{} not found, nor {CPU}/smt/active 0",
+                c.host
+                    .path(&format!("{CPU}/cpu{first}/topology/thread_siblings_list"))
+                    .display()
+            ),
+            HOST_ONLY,
+        );
+    }
+    if !unknown.is_empty() {
+        return Check::warn(
+            NAME,
+            format!("no thread_siblings_list for {}", format_cpu_list(&unknown)),
+            HOST_ONLY,
+        );
+    }
+    Check::pass(
+        NAME,
+        format!(
+            "{}: no pinned core shares its physical core with a busy one",
+            c.cores_list()
+        ),
+    )
 }
 
 /// The common start of the kernel-command-line checks: the command line, or the check
@@ -1684,14 +1778,7 @@ fn check_irqbalance(c: &Ctx) -> Check {
         return Check::pass(NAME, "not running");
     }
     // Housekeeping cores: online, neither pinned nor isolated.
-    let isolated = c
-        .cmdline
-        .as_ref()
-        .ok()
-        .and_then(|cmd| cmd.get("isolcpus"))
-        .and_then(|v| Isolcpus::parse(v.unwrap_or(""), c.last).ok())
-        .map(|i| i.cpus)
-        .unwrap_or_default();
+    let isolated = c.isolated();
     let housekeeping = match &c.topo.online {
         Ok(online) if !c.cores.is_empty() => {
             let rest: CpuSet = online

@@ -10,8 +10,9 @@ use serde_json::Value;
 const EXE: &str = env!("CARGO_BIN_EXE_hotpath");
 
 /// Every check, in report order.
-const CHECKS: [&str; 17] = [
+const CHECKS: [&str; 18] = [
     "cores",
+    "smt",
     "isolcpus",
     "nohz_full",
     "rcu_nocbs",
@@ -115,7 +116,7 @@ fn a_tuned_host_passes_every_check() {
     }
     assert_eq!(
         (&r["pass"], &r["warn"], &r["fail"], &r["skip"]),
-        (&17.into(), &0.into(), &0.into(), &0.into())
+        (&18.into(), &0.into(), &0.into(), &0.into())
     );
     assert_eq!(r["cores"], serde_json::json!([2, 3]));
     assert_eq!(r["nic"], "ens1f0");
@@ -162,7 +163,7 @@ fn a_tuned_host_passes_every_check() {
     }
     assert!(!text.contains("remedy:"), "{text}");
     assert!(
-        text.contains("summary: 17 pass, 0 warn, 0 fail, 0 skip"),
+        text.contains("summary: 18 pass, 0 warn, 0 fail, 0 skip"),
         "{text}"
     );
 }
@@ -234,6 +235,13 @@ fn an_untuned_host_reports_each_problem_with_its_remedy() {
     assert_problem(&r, "invariant_tsc", "fail", "no nonstop_tsc", "invtsc");
     assert_problem(
         &r,
+        "smt",
+        "warn",
+        "pinned cores 2 and 3 are hyper-threads of one physical core",
+        "nosmt",
+    );
+    assert_problem(
+        &r,
         "hugetlbfs",
         "skip",
         "no huge pages reserved",
@@ -262,7 +270,7 @@ fn an_untuned_host_reports_each_problem_with_its_remedy() {
         .contains("ens1f0: kernel driver ixgbe"));
     assert_eq!(
         (&r["pass"], &r["warn"], &r["fail"], &r["skip"]),
-        (&2.into(), &10.into(), &4.into(), &1.into())
+        (&2.into(), &11.into(), &4.into(), &1.into())
     );
 
     // The table: every non-pass check has its remedy on the next line.
@@ -289,7 +297,7 @@ fn an_untuned_host_reports_each_problem_with_its_remedy() {
         );
     }
     assert!(
-        text.contains("summary: 2 pass, 10 warn, 4 fail, 1 skip"),
+        text.contains("summary: 2 pass, 11 warn, 4 fail, 1 skip"),
         "{text}"
     );
 }
@@ -627,5 +635,51 @@ fn a_nic_on_vfio_without_an_iommu_and_a_capability_instead_of_a_limit() {
         "warn",
         "RLIMIT_MEMLOCK 64 KiB (hard 64 KiB) and no CAP_IPC_LOCK",
         "ulimit -l unlimited",
+    );
+}
+
+#[test]
+fn a_pinned_core_sharing_its_physical_core_is_named() {
+    let root = tree(&[
+        ("sys/devices/system/cpu/online", "0-7\n"),
+        ("sys/devices/system/cpu/smt/active", "1\n"),
+        (
+            "sys/devices/system/cpu/cpu2/topology/thread_siblings_list",
+            "2,6\n",
+        ),
+        (
+            "sys/devices/system/cpu/cpu3/topology/thread_siblings_list",
+            "3,7\n",
+        ),
+        ("proc/cmdline", "ro isolcpus=2-3,6\n"),
+    ]);
+    let run = || doctor_json(root.path(), &["--cores", "2,3"]).1;
+    // 6 is isolated and unused; 7 is the scheduler's.
+    assert_problem(
+        &run(),
+        "smt",
+        "warn",
+        "pinned core 3 with 7 shares its physical core with a core the scheduler uses",
+        "nosmt",
+    );
+    std::fs::write(root.path().join("proc/cmdline"), "ro isolcpus=2-3,6-7\n").unwrap();
+    let smt = run();
+    let smt = check(&smt, "smt");
+    assert_eq!(smt["status"], "pass", "{smt:#}");
+    assert_eq!(
+        smt["observed"],
+        "2-3: no pinned core shares its physical core with a busy one"
+    );
+    std::fs::remove_file(
+        root.path()
+            .join("sys/devices/system/cpu/cpu3/topology/thread_siblings_list"),
+    )
+    .unwrap();
+    assert_problem(
+        &run(),
+        "smt",
+        "warn",
+        "no thread_siblings_list for 3",
+        "run on the host itself",
     );
 }
