@@ -1205,12 +1205,19 @@ fn check_thp(c: &Ctx) -> Check {
 
 /// `2048` kB -> `2 MiB`.
 pub fn page_size(kb: u64) -> String {
+    let (n, unit) = scaled_kb(kb);
+    format!("{n} {unit}iB")
+}
+
+/// A size in kB as a whole number of the largest unit that divides it: (n, `G`, `M` or
+/// `K`).
+fn scaled_kb(kb: u64) -> (u64, &'static str) {
     if kb >= 1 << 20 && kb.is_multiple_of(1 << 20) {
-        format!("{} GiB", kb >> 20)
+        (kb >> 20, "G")
     } else if kb >= 1 << 10 && kb.is_multiple_of(1 << 10) {
-        format!("{} MiB", kb >> 10)
+        (kb >> 10, "M")
     } else {
-        format!("{kb} KiB")
+        (kb, "K")
     }
 }
 
@@ -1243,24 +1250,25 @@ fn meminfo(text: &str, key: &str) -> Option<u64> {
     })
 }
 
+const HUGEPAGES: &str = "sys/kernel/mm/hugepages";
+
+/// Huge pages reserved, size in kB -> count: from sysfs, else `proc/meminfo`'s default
+/// size; or why neither can tell.
+fn reserved_hugepages(h: &Host) -> Result<BTreeMap<u64, u64>, String> {
+    hugepage_counts(h, HUGEPAGES).or_else(|e| {
+        let m = h.read("proc/meminfo").map_err(|e2| format!("{e}; {e2}"))?;
+        match (meminfo(&m, "HugePages_Total"), meminfo(&m, "Hugepagesize")) {
+            (Some(n), Some(kb)) => Ok(BTreeMap::from([(kb, n)])),
+            _ => Err(format!("{e}; no HugePages_Total in proc/meminfo")),
+        }
+    })
+}
+
 fn check_hugepages(c: &Ctx, nic_node: Option<usize>) -> Check {
     const NAME: &str = "hugepages";
-    let dir = "sys/kernel/mm/hugepages";
-    let sizes = match hugepage_counts(c.host, dir) {
+    let sizes = match reserved_hugepages(c.host) {
         Ok(s) => s,
-        Err(e) => match c.host.read("proc/meminfo") {
-            Ok(m) => match (meminfo(&m, "HugePages_Total"), meminfo(&m, "Hugepagesize")) {
-                (Some(n), Some(kb)) => BTreeMap::from([(kb, n)]),
-                _ => {
-                    return Check::warn(
-                        NAME,
-                        format!("{e}; no HugePages_Total in proc/meminfo"),
-                        HOST_ONLY,
-                    )
-                }
-            },
-            Err(e2) => return Check::warn(NAME, format!("{e}; {e2}"), HOST_ONLY),
-        },
+        Err(e) => return Check::warn(NAME, e, HOST_ONLY),
     };
     let per_node: BTreeMap<usize, BTreeMap<u64, u64>> = c
         .topo
@@ -1288,7 +1296,7 @@ fn check_hugepages(c: &Ctx, nic_node: Option<usize>) -> Check {
         .collect::<Vec<_>>()
         .join("; ");
     let observed = if observed.is_empty() {
-        format!("no page sizes under {}", c.host.path(dir).display())
+        format!("no page sizes under {}", c.host.path(HUGEPAGES).display())
     } else {
         observed
     };
@@ -1363,14 +1371,8 @@ pub fn hugetlbfs_mounts(mounts: &str, default_kb: Option<u64>) -> Vec<(String, O
 /// without one are pages it cannot use.
 fn check_hugetlbfs(c: &Ctx) -> Check {
     const NAME: &str = "hugetlbfs";
-    let meminfo_text = c.host.read("proc/meminfo").ok();
-    let sizes = hugepage_counts(c.host, "sys/kernel/mm/hugepages").unwrap_or_else(|_| {
-        let m = meminfo_text.as_deref().unwrap_or("");
-        match (meminfo(m, "HugePages_Total"), meminfo(m, "Hugepagesize")) {
-            (Some(n), Some(kb)) => BTreeMap::from([(kb, n)]),
-            _ => BTreeMap::new(),
-        }
-    });
+    // Unreadable counts are the `hugepages` check's to report: none to mount here.
+    let sizes = reserved_hugepages(c.host).unwrap_or_default();
     let reserved: Vec<u64> = sizes
         .iter()
         .filter(|&(_, &n)| n > 0)
@@ -1387,9 +1389,11 @@ fn check_hugetlbfs(c: &Ctx) -> Check {
         Ok(t) => t,
         Err(e) => return Check::warn(NAME, e, HOST_ONLY),
     };
-    let default_kb = meminfo_text
-        .as_deref()
-        .and_then(|m| meminfo(m, "Hugepagesize"));
+    let default_kb = c
+        .host
+        .read("proc/meminfo")
+        .ok()
+        .and_then(|m| meminfo(&m, "Hugepagesize"));
     let mounts = hugetlbfs_mounts(&mounts_text, default_kb);
     let mut seen = Vec::new();
     let mut missing = Vec::new();
@@ -1424,13 +1428,8 @@ fn check_hugetlbfs(c: &Ctx) -> Check {
 
 /// A page size as `mount -o pagesize=` takes it (`2M`, `1G`).
 fn pagesize_option(kb: u64) -> String {
-    if kb >= 1 << 20 && kb.is_multiple_of(1 << 20) {
-        format!("{}G", kb >> 20)
-    } else if kb >= 1 << 10 && kb.is_multiple_of(1 << 10) {
-        format!("{}M", kb >> 10)
-    } else {
-        format!("{kb}K")
-    }
+    let (n, unit) = scaled_kb(kb);
+    format!("{n}{unit}")
 }
 
 /// The NIC's NUMA node against the pinned cores'; also returns the NIC's node.
