@@ -9,7 +9,6 @@
 
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -24,6 +23,9 @@ use hotpath_hw::alloc::CountingAllocator;
 use hotpath_hw::discipline::{has_capability, CAP_NET_ADMIN, CAP_NET_RAW, CAP_SYS_ADMIN};
 use hotpath_hw::dpdk::{Eal, Port, PortConfig};
 use hotpath_hw::net::mcast_tx;
+
+mod net_support;
+use net_support::{link_local, up_with_address, Veth};
 
 #[global_allocator]
 static ALLOC: CountingAllocator = CountingAllocator;
@@ -295,61 +297,6 @@ fn feed_live(port: Port, tx: UdpSocket, dst: SocketAddrV4, device: &str, copies:
         "{device}: {st:?}"
     );
     assert!(src.describe().contains(device), "{}", src.describe());
-}
-
-/// Runs `ip ARGS` (iproute2), failing the test with its error output.
-fn ip(args: &[&str]) {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .expect("run `ip` (Debian package iproute2)");
-    assert!(
-        out.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// This process's own link-local address for a test interface (unique per test run).
-fn link_local(tag: u8) -> Ipv4Addr {
-    let id = std::process::id();
-    Ipv4Addr::new(169, 254, tag, 1 + (id % 250) as u8)
-}
-
-/// Brings interface `name` up with the address `addr`/32, so that a socket can send
-/// multicast out of it ([`mcast_tx`]).
-fn up_with_address(name: &str, addr: Ipv4Addr) {
-    ip(&["link", "set", name, "up"]);
-    ip(&["addr", "add", &format!("{addr}/32"), "dev", name]);
-}
-
-/// A veth pair made for one test and deleted when dropped: what is sent out of `tx`
-/// arrives at `rx`.
-struct Veth {
-    tx: String,
-    rx: String,
-}
-
-impl Veth {
-    fn new(tag: u8) -> Veth {
-        let id = std::process::id() % 100_000;
-        let v = Veth {
-            tx: format!("hp{tag}x{id}t"),
-            rx: format!("hp{tag}x{id}r"),
-        };
-        ip(&["link", "add", &v.tx, "type", "veth", "peer", "name", &v.rx]);
-        ip(&["link", "set", &v.rx, "up"]);
-        up_with_address(&v.tx, link_local(tag));
-        v
-    }
-}
-
-impl Drop for Veth {
-    fn drop(&mut self) {
-        // Deleting one end deletes the pair.
-        let _ = Command::new("ip").args(["link", "del", &self.tx]).status();
-    }
 }
 
 /// Whether this process holds every capability in `caps`.
