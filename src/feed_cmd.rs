@@ -18,7 +18,7 @@ use hotpath_feed::handler::{
     ShmPublisher, Stamped,
 };
 use hotpath_feed::itch;
-use hotpath_feed::metrics::FeedCounters;
+use hotpath_feed::metrics::{FeedCounters, NicPublisher};
 use hotpath_feed::moldudp64;
 use hotpath_feed::replay::{self, Faults, ReplayConfig, TapServer};
 use hotpath_feed::source::pcap::{Pace, PcapSource};
@@ -677,6 +677,8 @@ pub fn parse_source(s: &str) -> Result<SourceSpec, String> {
 pub fn feed_cmd(shm: &ShmArgs, args: &FeedArgs) -> CmdResult {
     // Everything is checked and allocated before the loop starts.
     let spec = parse_source(&args.source)?;
+    // The cores this process may use, before the EAL or --core pins this thread.
+    let start_cores = hotpath_hw::discipline::current_thread_affinity()?;
     let discipline = hotpath_hw::discipline::CoreDiscipline {
         core: args.core,
         fifo_priority: args.fifo,
@@ -738,9 +740,22 @@ pub fn feed_cmd(shm: &ShmArgs, args: &FeedArgs) -> CmdResult {
     if let Some(server) = request {
         feed = feed.with_request_server(server)?;
     }
-    let counters = FeedCounters::create(&dir.join("feed.counters"))?;
+    let mut counters = FeedCounters::create(&dir.join("feed.counters"))?;
     // The rings and books were prefaulted when made; now pin, raise and lock.
     let applied = discipline.apply_to_current_thread()?;
+    // The port's own counters are read on a thread of their own, on the cores this
+    // process started with other than this thread's (pinned by --core, or by the EAL
+    // to its main lcore): the loop below never reads the port.
+    let nic = match (src.nic_reader(), counters.take_nic()) {
+        (Some(read), Some(out)) => Some(NicPublisher::spawn(
+            read,
+            out,
+            Duration::from_millis(100),
+            hotpath_hw::discipline::current_thread_affinity()?,
+            start_cores,
+        )?),
+        _ => None,
+    };
     eprintln!(
         "hotpath feed: {} -> {} (market data ring `md`, {} slots; counters `feed.counters`; {applied})",
         src.describe(),
@@ -749,7 +764,6 @@ pub fn feed_cmd(shm: &ShmArgs, args: &FeedArgs) -> CmdResult {
     );
     // A port never ends by itself: like UDP, it runs until a signal or the end of session.
     let live = matches!(spec, SourceSpec::Udp { .. } | SourceSpec::Dpdk { .. });
-    let mut last_nic = 0u64;
     let mut idle = discipline.idle_strategy();
     let mut ended = false;
     let mut last_publish = 0u64;
@@ -768,12 +782,6 @@ pub fn feed_cmd(shm: &ShmArgs, args: &FeedArgs) -> CmdResult {
             counters.publish(&feed, &src.stats(), now);
             last_publish = now;
         }
-        if now - last_nic > 100_000_000 {
-            if let Some(nic) = src.nic_stats() {
-                counters.publish_nic(&nic);
-            }
-            last_nic = now;
-        }
         if ended && !live {
             break;
         }
@@ -783,9 +791,6 @@ pub fn feed_cmd(shm: &ShmArgs, args: &FeedArgs) -> CmdResult {
         idle.idle(n + answers);
     }
     counters.publish(&feed, &src.stats(), hotpath_shm::clock::monotonic_ns());
-    if let Some(nic) = src.nic_stats() {
-        counters.publish_nic(&nic);
-    }
     let f = &feed.core.stats;
     let s = feed.session.stats();
     eprintln!(
@@ -797,6 +802,8 @@ pub fn feed_cmd(shm: &ShmArgs, args: &FeedArgs) -> CmdResult {
         thousands(s.messages_lost),
         thousands(feed.core.publisher.published()),
     );
+    // A last read of the port, then its thread ends.
+    drop(nic);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -6,6 +6,9 @@
 
 #[cfg(feature = "dpdk")]
 mod common;
+#[cfg(feature = "dpdk")]
+#[path = "../feed-handler/tests/net_support/mod.rs"]
+mod net_support;
 
 use std::process::{Command, Output};
 
@@ -359,6 +362,104 @@ fn a_dpdk_port_makes_no_system_call_in_the_feed_loop() {
     .to_vec();
     let calls = common::hot_loop_syscalls(EXE, shm.path(), &args, || {});
     assert!(calls.is_empty(), "DPDK source: {calls:?}");
+}
+
+#[cfg(feature = "dpdk")]
+#[test]
+fn the_port_counters_are_read_off_the_feed_loop_and_published_live() {
+    // net_af_xdp reads its counters with getsockopt(XDP_STATISTICS): a system call that
+    // shows which thread reads them (on a NIC they would be device registers, read
+    // across PCIe). Its receive path makes system calls of its own (recvfrom to wake
+    // the kernel), which are the source's.
+    use hotpath_hw::discipline::{has_capability, CAP_NET_ADMIN, CAP_NET_RAW, CAP_SYS_ADMIN};
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("day.pcap");
+    generate(&pcap, 200_000, 8);
+    let veth = net_support::Veth::new(73);
+    let group = "239.204.73.1:26477";
+    let args: Vec<String> = [
+        "--source",
+        &format!("dpdk:net_af_xdp0?a={group}"),
+        "--dpdk",
+        &format!("{EAL} --vdev=net_af_xdp0,iface={}", veth.rx),
+        "--idle",
+        "busy-spin",
+        "--until-end-of-session",
+    ]
+    .map(String::from)
+    .to_vec();
+    let shm = tempfile::Builder::new()
+        .prefix("hotpath-nic-")
+        .tempdir_in("/dev/shm")
+        .unwrap();
+    if ![CAP_NET_RAW, CAP_NET_ADMIN, CAP_SYS_ADMIN]
+        .iter()
+        .all(|&c| has_capability(c))
+    {
+        // Refused at start-up, naming the device (docs/HOST.md).
+        let out = output(
+            Command::new(EXE)
+                .arg("feed")
+                .args(&args)
+                .env("HOTPATH_SHM_ROOT", shm.path()),
+        );
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("net_af_xdp0"));
+        return;
+    }
+    let env = |c: &mut Command| {
+        c.env("HOTPATH_SHM_ROOT", shm.path())
+            .env("HOTPATH_INSTANCE", "traced");
+    };
+    let mut live_nic_packets = 0;
+    let trace = common::traced_feed(EXE, shm.path(), &args, || {
+        // About 2 s of packets: the counters must move while the feed runs.
+        let mut sender = common::Killed(
+            Command::new(EXE)
+                .args(["send", "--to", group, "--iface", &veth.tx, "--rate", "2000"])
+                .arg(&pcap)
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while live_nic_packets == 0 && sender.0.try_wait().unwrap().is_none() {
+            assert!(std::time::Instant::now() < end, "no NIC counter moved");
+            let snap = common::stat_snapshot(EXE, env);
+            live_nic_packets = common::stat_counter(&snap, "feed", "nic_ipackets");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert!(sender.0.wait().unwrap().success());
+    });
+    assert!(
+        live_nic_packets > 0,
+        "nic_ipackets moved while the feed ran"
+    );
+    let loop_calls: Vec<&String> = trace.hot.keys().filter(|k| *k != "recvfrom").collect();
+    assert!(
+        loop_calls.is_empty(),
+        "the feed loop made calls other than the source's: {:?}",
+        trace.hot
+    );
+    let reads = trace
+        .other_threads
+        .iter()
+        .filter(|l| l.starts_with("getsockopt(") && l.contains("XDP_STATISTICS"))
+        .count();
+    assert!(
+        reads >= 5,
+        "the port read every 100 ms by another thread: {reads}"
+    );
+    // The last read, after the loop: every packet the port took.
+    let snap = common::stat_snapshot(EXE, env);
+    let counter = |name: &str| common::stat_counter(&snap, "feed", name);
+    assert_eq!(counter("messages"), 200_000);
+    assert!(
+        counter("nic_ipackets") >= counter("packets_a"),
+        "{} < {}",
+        counter("nic_ipackets"),
+        counter("packets_a")
+    );
 }
 
 #[cfg(feature = "dpdk")]

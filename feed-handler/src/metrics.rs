@@ -6,6 +6,10 @@
 //! message.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 use hotpath_shm::counters::{Counter, CounterId, CountersBuilder, Heartbeat};
 use hotpath_shm::ShmError;
@@ -14,7 +18,7 @@ use crate::handler::{Feed, Stamped};
 use crate::itch;
 use crate::moldudp64::{Line, MoldErrorKind};
 use crate::net::FrameError;
-use crate::source::{NicStats, SourceStats};
+use crate::source::{NicReader, NicStats, SourceStats};
 use hotpath_book::BookSink;
 
 /// The component name of the feed handler's counters.
@@ -24,6 +28,7 @@ macro_rules! feed_counters {
     ($( $field:ident : $kind:ident, $unit:literal; )*) => {
         struct Ids {
             $( $field: CounterId, )*
+            nic: [CounterId; 4],
             by_type: Vec<(u8, CounterId)>,
             malformed: Vec<(usize, CounterId)>,
             frames: Vec<CounterId>,
@@ -33,6 +38,7 @@ macro_rules! feed_counters {
         /// Live handles to every feed counter.
         pub struct FeedCounters {
             $( $field: Counter, )*
+            nic: Option<NicCounters>,
             by_type: Vec<(u8, Counter)>,
             malformed: Vec<(usize, Counter)>,
             frames: Vec<Counter>,
@@ -45,6 +51,12 @@ macro_rules! feed_counters {
                 let mut b = CountersBuilder::new();
                 let ids = Ids {
                     $( $field: b.$kind(COMPONENT, stringify!($field), $unit)?, )*
+                    nic: [
+                        b.counter(COMPONENT, "nic_ipackets", "packets")?,
+                        b.counter(COMPONENT, "nic_imissed", "packets")?,
+                        b.counter(COMPONENT, "nic_ierrors", "packets")?,
+                        b.counter(COMPONENT, "nic_rx_nombuf", "packets")?,
+                    ],
                     by_type: itch::TYPES
                         .iter()
                         .map(|&t| Ok((t, b.counter(COMPONENT, &type_counter_name(t), "messages")?)))
@@ -62,6 +74,12 @@ macro_rules! feed_counters {
                 let mut region = b.create(path)?;
                 Ok(FeedCounters {
                     $( $field: region.counter(ids.$field), )*
+                    nic: Some(NicCounters {
+                        ipackets: region.counter(ids.nic[0]),
+                        imissed: region.counter(ids.nic[1]),
+                        ierrors: region.counter(ids.nic[2]),
+                        rx_nombuf: region.counter(ids.nic[3]),
+                    }),
                     by_type: ids.by_type.into_iter().map(|(t, id)| (t, region.counter(id))).collect(),
                     malformed: ids.malformed.into_iter().map(|(k, id)| (k, region.counter(id))).collect(),
                     frames: ids.frames.into_iter().map(|id| region.counter(id)).collect(),
@@ -106,10 +124,79 @@ feed_counters! {
     other_destinations: counter, "packets";
     truncated_datagrams: counter, "packets";
     next_sequence: gauge, "";
-    nic_ipackets: counter, "packets";
-    nic_imissed: counter, "packets";
-    nic_ierrors: counter, "packets";
-    nic_rx_nombuf: counter, "packets";
+}
+
+/// The port's own counters (`nic_*`, DPDK sources), with a writer of their own so that
+/// a thread other than the feed's can publish them ([`FeedCounters::take_nic`]).
+pub struct NicCounters {
+    ipackets: Counter,
+    imissed: Counter,
+    ierrors: Counter,
+    rx_nombuf: Counter,
+}
+
+impl NicCounters {
+    /// Copies a port's counters to shared memory.
+    pub fn publish(&self, nic: &NicStats) {
+        self.ipackets.set(nic.ipackets);
+        self.imissed.set(nic.imissed);
+        self.ierrors.set(nic.ierrors);
+        self.rx_nombuf.set(nic.rx_nombuf);
+    }
+}
+
+/// Reads a port's counters every `period` on a thread of its own and publishes them, so
+/// the feed's loop never reads the port: on a NIC, `rte_eth_stats_get` reads device
+/// registers across PCIe, microseconds the polling core would stall for. Made by the
+/// feed's thread once it is pinned, the thread moves to the cores in `allowed` other
+/// than `hot` (the feed thread's) and to normal scheduling
+/// ([`hotpath_hw::discipline::move_helper_off`]). Dropping it makes a last read,
+/// publishes it and joins the thread, so the final counters are exact.
+pub struct NicPublisher {
+    done: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl NicPublisher {
+    pub fn spawn(
+        read: NicReader,
+        counters: NicCounters,
+        period: Duration,
+        hot: Vec<usize>,
+        allowed: Vec<usize>,
+    ) -> std::io::Result<NicPublisher> {
+        let done = Arc::new(AtomicBool::new(false));
+        let stop = Arc::clone(&done);
+        let thread = std::thread::Builder::new()
+            .name("hp-nic-stats".into())
+            .spawn(move || {
+                // Best effort: sharing the core costs jitter, not correctness.
+                let _ = hotpath_hw::discipline::move_helper_off(&hot, &allowed);
+                loop {
+                    // Read before looking at the flag: the last pass after a stop is
+                    // the final read.
+                    counters.publish(&read());
+                    if stop.load(Ordering::Acquire) {
+                        break;
+                    }
+                    std::thread::park_timeout(period);
+                }
+            })?;
+        Ok(NicPublisher {
+            done,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for NicPublisher {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            t.thread().unpark();
+            let _ = t.join();
+        }
+    }
 }
 
 /// `A` -> `msg_add_order`, `h` -> `msg_operational_halt`: one counter per ITCH type.
@@ -191,12 +278,10 @@ impl FeedCounters {
         self.heartbeat.beat_at(now_ns);
     }
 
-    /// Copies a port's own counters (DPDK sources; a few times a second, not per burst).
-    pub fn publish_nic(&self, nic: &NicStats) {
-        self.nic_ipackets.set(nic.ipackets);
-        self.nic_imissed.set(nic.imissed);
-        self.nic_ierrors.set(nic.ierrors);
-        self.nic_rx_nombuf.set(nic.rx_nombuf);
+    /// The writer of the `nic_*` counters, to move to the thread that reads the port
+    /// (once; `None` after).
+    pub fn take_nic(&mut self) -> Option<NicCounters> {
+        self.nic.take()
     }
 
     /// Beats without publishing (idle cycles).

@@ -92,6 +92,10 @@ fn two_sources_one_line_each_deliver_every_message_once() {
     );
     assert!(src.describe().contains("a.pcap") && src.describe().contains("b.pcap"));
     assert_eq!(src.nic_stats(), None, "no source has a port");
+    assert!(
+        src.nic_reader().is_none(),
+        "nothing for another thread to read"
+    );
     // Ended for good: every part has.
     assert!(matches!(
         src.recv_burst(&mut |_, _| {}),

@@ -340,6 +340,40 @@ pub fn current_thread_affinity() -> io::Result<Vec<usize>> {
         .collect())
 }
 
+/// Moves the calling thread, a helper of a hot thread (the one reading a NIC's
+/// counters, say), off the hot thread's cores: onto `allowed` (the cores the process
+/// started with, before anything was pinned) without `hot` (the hot thread's), or onto
+/// all of `allowed` if that leaves none. Also puts it back on normal scheduling, in case
+/// it inherited the hot thread's real-time policy. Returns the cores it now runs on.
+pub fn move_helper_off(hot: &[usize], allowed: &[usize]) -> io::Result<Vec<usize>> {
+    let n = 8 * std::mem::size_of::<libc::cpu_set_t>();
+    let rest: Vec<usize> = allowed
+        .iter()
+        .copied()
+        .filter(|c| *c < n && !hot.contains(c))
+        .collect();
+    let cores: Vec<usize> = if rest.is_empty() {
+        allowed.iter().copied().filter(|&c| c < n).collect()
+    } else {
+        rest
+    };
+    if cores.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "no core to move the helper thread to",
+        ));
+    }
+    // SAFETY: cpu_set_t is a plain bit array, for which all zeroes is a valid value.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for &c in &cores {
+        // SAFETY: c < n is inside the set.
+        unsafe { libc::CPU_SET(c, &mut set) };
+    }
+    set_affinity(&set)?;
+    set_normal_scheduling()?;
+    Ok(cores)
+}
+
 fn set_policy(policy: libc::c_int, priority: libc::c_int) -> io::Result<()> {
     let param = libc::sched_param {
         sched_priority: priority,
@@ -518,6 +552,30 @@ mod tests {
     }
 
     use super::{has_capability, CAP_IPC_LOCK, CAP_SYS_NICE};
+
+    #[test]
+    fn a_helper_thread_moves_off_the_hot_threads_core_unless_it_is_the_only_one() {
+        std::thread::spawn(|| {
+            let allowed = current_thread_affinity().unwrap();
+            assert!(
+                allowed.len() >= 2,
+                "the suite runs on two cores or more: {allowed:?}"
+            );
+            let hot = *allowed.last().unwrap();
+            // Pinned to the hot core, as a thread made by the hot thread is.
+            crate::pin::pin_current_thread(hot).unwrap();
+            let rest: Vec<usize> = allowed.iter().copied().filter(|&c| c != hot).collect();
+            assert_eq!(move_helper_off(&[hot], &allowed).unwrap(), rest);
+            assert_eq!(current_thread_affinity().unwrap(), rest);
+            assert_eq!(current_scheduling().unwrap().0, libc::SCHED_OTHER);
+            // Nowhere else to go: all of `allowed`.
+            assert_eq!(move_helper_off(&allowed, &allowed).unwrap(), allowed);
+            assert_eq!(current_thread_affinity().unwrap(), allowed);
+            assert!(move_helper_off(&[], &[]).is_err());
+        })
+        .join()
+        .unwrap();
+    }
 
     fn soft_limit(resource: libc::__rlimit_resource_t) -> libc::rlim_t {
         let mut lim = libc::rlimit {

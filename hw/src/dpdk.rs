@@ -9,7 +9,8 @@
 //! - [`RxQueue::rx_burst`]: receives up to [`BURST`] packets and lends each one's bytes
 //!   to a callback (`&[u8]` into the mbuf, no copy), then frees the whole burst in one
 //!   `rte_pktmbuf_free_bulk`. Nothing allocates after start.
-//! - [`Port::stats`]: ipackets, imissed, ierrors, rx_nombuf, for the feed's counters.
+//! - [`Port::stats`]: ipackets, imissed, ierrors, rx_nombuf, for the feed's counters;
+//!   [`Port::stats_reader`] reads them from another thread, off the polling core.
 //!
 //! Threads: a port's RX queue is polled by one thread at a time (the type is `Send`,
 //! not `Sync`), and any thread may poll. Each queue's mempool has a per-lcore cache
@@ -454,6 +455,17 @@ impl Port {
         self.inner.stats()
     }
 
+    /// A handle that reads the port's counters from another thread while its queues
+    /// are polled: the way to keep `rte_eth_stats_get` (on a NIC, reads of device
+    /// registers across PCIe) off the polling core. The port stays open while a reader
+    /// lives. Keep to one reader at a time: some drivers fold read-and-clear registers
+    /// into their totals when read.
+    pub fn stats_reader(&self) -> PortStatsReader {
+        PortStatsReader {
+            port: self.inner.clone(),
+        }
+    }
+
     /// Mbufs in use in queue `q`'s pool (lent to the NIC's ring or to a caller).
     pub fn mbufs_in_use(&self, q: u16) -> u32 {
         match self.inner.pools.get(q as usize) {
@@ -538,6 +550,24 @@ unsafe fn mbuf_first_segment(m: *const sys::rte_mbuf) -> (*const u8, u16, u16) {
             .cast::<u16>()
             .read();
         (buf.add(data_off as usize), len, segs)
+    }
+}
+
+/// Reads a port's counters from any thread ([`Port::stats_reader`]).
+#[derive(Debug, Clone)]
+pub struct PortStatsReader {
+    port: Arc<PortInner>,
+}
+
+impl PortStatsReader {
+    /// The port's counters now.
+    pub fn stats(&self) -> PortStats {
+        self.port.stats()
+    }
+
+    /// The port number.
+    pub fn port(&self) -> u16 {
+        self.port.id
     }
 }
 

@@ -52,6 +52,25 @@ pub fn hot_loop_syscalls(
     feed_args: &[String],
     during: impl FnOnce(),
 ) -> std::collections::BTreeMap<String, u64> {
+    traced_feed(exe, shm_root, feed_args, during).hot
+}
+
+/// What [`traced_feed`] saw.
+pub struct FeedTrace {
+    /// The hot loop's system calls by name ([`hot_loop_syscalls`]).
+    pub hot: std::collections::BTreeMap<String, u64>,
+    /// Every line traced by the process's other threads, whole.
+    pub other_threads: Vec<String>,
+}
+
+/// [`hot_loop_syscalls`], with the other threads' traces too; the feed runs as instance
+/// `traced` under `shm_root`.
+pub fn traced_feed(
+    exe: &str,
+    shm_root: &std::path::Path,
+    feed_args: &[String],
+    during: impl FnOnce(),
+) -> FeedTrace {
     use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
     let dir = tempfile::tempdir().unwrap();
@@ -88,10 +107,13 @@ pub fn hot_loop_syscalls(
     let mut err = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
     assert!(status.success(), "traced feed: {err}");
-    let trace = std::fs::read_dir(dir.path())
+    let (traces, others): (Vec<String>, Vec<String>) = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
-        .find(|t| t.contains("\"hotpath feed: stopped after "))
+        .partition(|t| t.contains("\"hotpath feed: stopped after "));
+    let trace = traces
+        .into_iter()
+        .next()
         .unwrap_or_else(|| panic!("no thread printed the stop banner: {err}"));
     let lines: Vec<&str> = trace.lines().collect();
     let start = lines
@@ -117,5 +139,11 @@ pub fn hot_loop_syscalls(
             .entry(if name.is_empty() { l.to_string() } else { name })
             .or_insert(0) += 1;
     }
-    calls
+    FeedTrace {
+        hot: calls,
+        other_threads: others
+            .iter()
+            .flat_map(|t| t.lines().map(str::to_string))
+            .collect(),
+    }
 }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use hotpath_hw::dpdk::{DpdkError, Eal, Port, PortConfig, PortStats, RxQueue};
 
-use super::{Lines, NicStats, PacketSource, RxMeta, SourceError, SourceStats};
+use super::{Lines, NicReader, NicStats, PacketSource, RxMeta, SourceError, SourceStats};
 use crate::net::parse_udp_frame;
 
 /// What `hotpath feed --source dpdk` and `hotpath replay --dpdk` open.
@@ -156,13 +156,12 @@ impl PacketSource for DpdkSource {
     }
 
     fn nic_stats(&self) -> Option<NicStats> {
-        let p = self.port.stats();
-        Some(NicStats {
-            ipackets: p.ipackets,
-            imissed: p.imissed,
-            ierrors: p.ierrors,
-            rx_nombuf: p.rx_nombuf,
-        })
+        Some(nic_stats_of(self.port.stats()))
+    }
+
+    fn nic_reader(&self) -> Option<NicReader> {
+        let reader = self.port.stats_reader();
+        Some(Box::new(move || nic_stats_of(reader.stats())))
     }
 
     fn describe(&self) -> String {
@@ -176,5 +175,14 @@ impl PacketSource for DpdkSource {
                 None => String::new(),
             }
         )
+    }
+}
+
+fn nic_stats_of(p: PortStats) -> NicStats {
+    NicStats {
+        ipackets: p.ipackets,
+        imissed: p.imissed,
+        ierrors: p.ierrors,
+        rx_nombuf: p.rx_nombuf,
     }
 }

@@ -6,7 +6,7 @@
 //! packets into lines (give every one the same [`super::Lines`]). A finite set ends once
 //! every source has ended.
 
-use super::{NicStats, PacketSource, RxMeta, SourceError, SourceStats};
+use super::{NicReader, NicStats, PacketSource, RxMeta, SourceError, SourceStats};
 
 /// Sources polled in turn as one.
 pub struct Merged {
@@ -65,12 +65,22 @@ impl PacketSource for Merged {
     fn nic_stats(&self) -> Option<NicStats> {
         let mut sum: Option<NicStats> = None;
         for s in self.parts.iter().filter_map(|p| p.nic_stats()) {
-            let t = sum.get_or_insert_with(NicStats::default);
-            t.ipackets += s.ipackets;
-            t.imissed += s.imissed;
-            t.ierrors += s.ierrors;
-            t.rx_nombuf += s.rx_nombuf;
+            sum.get_or_insert_with(NicStats::default).add(&s);
         }
         sum
+    }
+
+    fn nic_reader(&self) -> Option<NicReader> {
+        let readers: Vec<NicReader> = self.parts.iter().filter_map(|p| p.nic_reader()).collect();
+        if readers.is_empty() {
+            return None;
+        }
+        Some(Box::new(move || {
+            let mut sum = NicStats::default();
+            for r in &readers {
+                sum.add(&r());
+            }
+            sum
+        }))
     }
 }

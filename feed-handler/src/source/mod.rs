@@ -111,6 +111,20 @@ pub struct NicStats {
     pub rx_nombuf: u64,
 }
 
+impl NicStats {
+    /// Adds another port's counters (several ports polled as one source).
+    pub fn add(&mut self, o: &NicStats) {
+        self.ipackets += o.ipackets;
+        self.imissed += o.imissed;
+        self.ierrors += o.ierrors;
+        self.rx_nombuf += o.rx_nombuf;
+    }
+}
+
+/// Reads a source's port counters from another thread than the one polling it
+/// ([`PacketSource::nic_reader`]).
+pub type NicReader = Box<dyn Fn() -> NicStats + Send>;
+
 /// Where MoldUDP64 packets come from.
 pub trait PacketSource {
     /// Hands up to one burst of packets to `sink`; returns how many (0: none right now,
@@ -126,6 +140,15 @@ pub trait PacketSource {
     /// The port's own counters (DPDK), if the source has a port. Not for every burst:
     /// it may read device registers.
     fn nic_stats(&self) -> Option<NicStats> {
+        None
+    }
+
+    /// A reader of the same counters for another thread, which may call it while this
+    /// source is polled, so the polling loop never reads device registers itself (`hotpath
+    /// feed` reads them every 100 ms on a thread of its own). `None` if the source has
+    /// no port. Use one reader at a time, and [`PacketSource::nic_stats`] only while
+    /// none is reading.
+    fn nic_reader(&self) -> Option<NicReader> {
         None
     }
 }
