@@ -150,8 +150,9 @@ impl NicCounters {
 /// registers across PCIe, microseconds the polling core would stall for. Made by the
 /// feed's thread once it is pinned, the thread moves to the cores in `allowed` other
 /// than `hot` (the feed thread's) and to normal scheduling
-/// ([`hotpath_hw::discipline::move_helper_off`]). Dropping it makes a last read,
-/// publishes it and joins the thread, so the final counters are exact.
+/// ([`hotpath_hw::discipline::move_helper_off`]); if the feed's thread has the only
+/// core, the two share it. Dropping it makes a last read, publishes it and joins the
+/// thread, so the final counters are exact.
 pub struct NicPublisher {
     done: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -169,6 +170,8 @@ impl NicPublisher {
         let stop = Arc::clone(&done);
         let thread = std::thread::Builder::new()
             .name("hp-nic-stats".into())
+            // Small: under `--mlock` (MCL_FUTURE) its whole stack is locked.
+            .stack_size(256 << 10)
             .spawn(move || {
                 // Best effort: sharing the core costs jitter, not correctness.
                 let _ = hotpath_hw::discipline::move_helper_off(&hot, &allowed);
