@@ -296,6 +296,7 @@ impl FeedCounters {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::AtomicU64;
 
     #[test]
     fn type_counter_names_are_distinct_valid_names() {
@@ -308,5 +309,99 @@ mod tests {
         sorted.dedup();
         assert_eq!(sorted.len(), 23, "{names:?}");
         assert_eq!(type_counter_name(b'A'), "msg_add_order");
+    }
+
+    /// A port whose counters are `port`'s value (and multiples), read off the feed's
+    /// thread; `reads` counts the reads.
+    fn fake_port(port: &Arc<AtomicU64>, reads: &Arc<AtomicU64>) -> NicReader {
+        let (port, reads) = (Arc::clone(port), Arc::clone(reads));
+        let feed_thread = std::thread::current().id();
+        Box::new(move || {
+            assert_ne!(std::thread::current().id(), feed_thread);
+            reads.fetch_add(1, Ordering::SeqCst);
+            let n = port.load(Ordering::SeqCst);
+            NicStats {
+                ipackets: n,
+                imissed: 2 * n,
+                ierrors: 3 * n,
+                rx_nombuf: 4 * n,
+            }
+        })
+    }
+
+    #[test]
+    fn the_nic_counters_are_published_from_their_own_thread_and_read_once_more_at_the_end() {
+        use hotpath_shm::counters::CountersReader;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("feed.counters");
+        let mut counters = FeedCounters::create(&path).unwrap();
+        let nic = counters.take_nic().expect("the nic counters, once");
+        assert!(counters.take_nic().is_none());
+        let view = CountersReader::open(&path).unwrap();
+        let get = |name: &str| view.get(COMPONENT, name).unwrap();
+        let cores = hotpath_hw::discipline::current_thread_affinity().unwrap();
+        let (port, reads) = (Arc::new(AtomicU64::new(1)), Arc::new(AtomicU64::new(0)));
+
+        // A period longer than the test: one read at the start, one at the stop.
+        let publisher = NicPublisher::spawn(
+            fake_port(&port, &reads),
+            nic,
+            Duration::from_secs(600),
+            vec![],
+            cores,
+        )
+        .unwrap();
+        let end = std::time::Instant::now() + Duration::from_secs(10);
+        while get("nic_ipackets") != 1 {
+            assert!(std::time::Instant::now() < end, "no first read");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        port.store(1000, Ordering::SeqCst);
+        drop(publisher); // wakes the thread at once, or this test would take 600 s
+        assert_eq!(
+            reads.load(Ordering::SeqCst),
+            2,
+            "a read at the start and at the stop"
+        );
+        assert_eq!(
+            [
+                "nic_ipackets",
+                "nic_imissed",
+                "nic_ierrors",
+                "nic_rx_nombuf"
+            ]
+            .map(get),
+            [1000, 2000, 3000, 4000],
+            "the port as it was at the stop"
+        );
+    }
+
+    #[test]
+    fn the_nic_counters_are_read_every_period_while_the_feed_runs() {
+        use hotpath_shm::counters::CountersReader;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("feed.counters");
+        let nic = FeedCounters::create(&path).unwrap().take_nic().unwrap();
+        let view = CountersReader::open(&path).unwrap();
+        let cores = hotpath_hw::discipline::current_thread_affinity().unwrap();
+        let (port, reads) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let _publisher = NicPublisher::spawn(
+            fake_port(&port, &reads),
+            nic,
+            Duration::from_millis(2),
+            vec![],
+            cores,
+        )
+        .unwrap();
+        // The port moves; the published counter follows without the feed doing anything.
+        for n in [5, 50, 500] {
+            port.store(n, Ordering::SeqCst);
+            let end = std::time::Instant::now() + Duration::from_secs(10);
+            while view.get(COMPONENT, "nic_ipackets") != Some(n) {
+                assert!(std::time::Instant::now() < end, "{n} never published");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        assert!(reads.load(Ordering::SeqCst) >= 3);
     }
 }
