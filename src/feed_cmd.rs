@@ -741,21 +741,27 @@ pub fn feed_cmd(shm: &ShmArgs, args: &FeedArgs) -> CmdResult {
         feed = feed.with_request_server(server)?;
     }
     let mut counters = FeedCounters::create(&dir.join("feed.counters"))?;
-    // The rings and books were prefaulted when made; now pin, raise and lock.
-    let applied = discipline.apply_to_current_thread()?;
     // The port's own counters are read on a thread of their own, on the cores this
-    // process started with other than this thread's (pinned by --core, or by the EAL
-    // to its main lcore): the loop below never reads the port.
+    // process started with other than this thread's (--core, or the EAL's main lcore,
+    // which the EAL pinned it to): the loop below never reads the port. Made before
+    // this thread is raised to SCHED_FIFO, which would starve a thread still on its
+    // core; `spawn` returns once that thread has moved.
+    let hot_cores = match args.core {
+        Some(core) => vec![core],
+        None => hotpath_hw::discipline::current_thread_affinity()?,
+    };
     let nic = match (src.nic_reader(), counters.take_nic()) {
         (Some(read), Some(out)) => Some(NicPublisher::spawn(
             read,
             out,
             Duration::from_millis(100),
-            hotpath_hw::discipline::current_thread_affinity()?,
+            hot_cores,
             start_cores,
         )?),
         _ => None,
     };
+    // The rings and books were prefaulted when made; now pin, raise and lock.
+    let applied = discipline.apply_to_current_thread()?;
     eprintln!(
         "hotpath feed: {} -> {} (market data ring `md`, {} slots; counters `feed.counters`; {applied})",
         src.describe(),

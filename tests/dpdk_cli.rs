@@ -20,6 +20,20 @@ const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/itch50")
 #[cfg(feature = "dpdk")]
 const EAL: &str = "--no-huge --no-pci --no-shconf -m 512 -l 0 --log-level=lib.eal:error";
 
+/// The test that spins a SCHED_FIFO thread on a core takes this alone: while it runs,
+/// that core does nothing else, and a live test beside it would lose packets. Every
+/// other test shares it.
+static CORES: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+fn shared_cores() -> std::sync::RwLockReadGuard<'static, ()> {
+    CORES.read().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(feature = "dpdk")]
+fn all_cores() -> std::sync::RwLockWriteGuard<'static, ()> {
+    CORES.write().unwrap_or_else(|e| e.into_inner())
+}
+
 fn output(cmd: &mut Command) -> Output {
     cmd.output().expect("run hotpath")
 }
@@ -53,6 +67,7 @@ fn summary(out: &Output) -> Value {
 #[cfg(feature = "dpdk")]
 #[test]
 fn replay_through_a_pcap_vdev_matches_the_file_replay() {
+    let _cores = shared_cores();
     let file = summary(&ok(Command::new(EXE).args([
         "replay",
         &capture(),
@@ -84,6 +99,7 @@ fn replay_through_a_pcap_vdev_matches_the_file_replay() {
 #[cfg(feature = "dpdk")]
 #[test]
 fn feed_from_a_dpdk_port_publishes_and_counts_the_port() {
+    let _cores = shared_cores();
     let dir = tempfile::tempdir().unwrap();
     let pcap = dir.path().join("day.pcap");
     ok(Command::new(EXE)
@@ -152,6 +168,7 @@ fn generate(pcap: &std::path::Path, messages: u64, seed: u64) {
 #[cfg(feature = "dpdk")]
 #[test]
 fn the_rx_queue_is_sized_from_the_source_and_a_small_one_is_named() {
+    let _cores = shared_cores();
     // net_pcap's infinite_rx keeps an mbuf per packet of its file: 9,209 packets here,
     // more than the default pool of 8,191.
     let dir = tempfile::tempdir().unwrap();
@@ -186,6 +203,7 @@ fn the_rx_queue_is_sized_from_the_source_and_a_small_one_is_named() {
 #[cfg(feature = "dpdk")]
 #[test]
 fn feed_on_af_packet_takes_lines_a_and_b_and_recovers_gaps_from_the_request_server() {
+    let _cores = shared_cores();
     use hotpath_hw::discipline::{has_capability, CAP_NET_ADMIN, CAP_NET_RAW};
     use std::process::Stdio;
     let dir = tempfile::tempdir().unwrap();
@@ -270,6 +288,7 @@ fn feed_on_af_packet_takes_lines_a_and_b_and_recovers_gaps_from_the_request_serv
 #[cfg(feature = "dpdk")]
 #[test]
 fn feed_on_two_ports_takes_line_a_from_one_and_line_b_from_the_other() {
+    let _cores = shared_cores();
     use hotpath_feed::gen::{self, GenConfig, Generator, PcapOptions};
     const MESSAGES: u64 = 150_000;
     let dir = tempfile::tempdir().unwrap();
@@ -337,6 +356,7 @@ fn feed_on_two_ports_takes_line_a_from_one_and_line_b_from_the_other() {
 #[cfg(feature = "dpdk")]
 #[test]
 fn a_dpdk_port_makes_no_system_call_in_the_feed_loop() {
+    let _cores = shared_cores();
     // net_pcap's infinite_rx holds the capture in mbufs, so the port itself needs no
     // system call; a request server is configured and, with no gap, never asked.
     let dir = tempfile::tempdir().unwrap();
@@ -367,6 +387,7 @@ fn a_dpdk_port_makes_no_system_call_in_the_feed_loop() {
 #[cfg(feature = "dpdk")]
 #[test]
 fn the_port_counters_are_read_off_the_feed_loop_and_published_live() {
+    let _cores = shared_cores();
     // net_af_xdp reads its counters with getsockopt(XDP_STATISTICS): a system call that
     // shows which thread reads them (on a NIC they would be device registers, read
     // across PCIe). Its receive path makes system calls of its own (recvfrom to wake
@@ -464,7 +485,61 @@ fn the_port_counters_are_read_off_the_feed_loop_and_published_live() {
 
 #[cfg(feature = "dpdk")]
 #[test]
+fn the_port_counters_move_while_the_feed_thread_spins_under_sched_fifo() {
+    let _cores = all_cores();
+    // A thread made by the feed's thread starts on its core; once the feed's thread
+    // spins there under SCHED_FIFO, a thread still waiting for that core never runs. The
+    // counters thread must have moved off it first.
+    use hotpath_hw::discipline::{current_thread_affinity, has_capability, CAP_SYS_NICE};
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("day.pcap");
+    generate(&pcap, 200_000, 9);
+    let core = *current_thread_affinity().unwrap().last().unwrap();
+    let shm_root = dir.path().join("shm");
+    let env = |c: &mut Command| {
+        c.env("HOTPATH_SHM_ROOT", &shm_root)
+            .env("HOTPATH_INSTANCE", "fifo");
+    };
+    let mut feed = Command::new(EXE);
+    env(&mut feed);
+    feed.args(["feed", "--source", "dpdk:net_pcap0?mbufs=16383", "--dpdk"])
+        .arg(format!(
+            "--no-huge --no-pci --no-shconf -m 512 -l {core} --log-level=lib.eal:error \
+             --vdev=net_pcap0,rx_pcap={},infinite_rx=1",
+            pcap.display()
+        ))
+        .args(["--core", &core.to_string(), "--idle", "busy-spin"]);
+    if has_capability(CAP_SYS_NICE) {
+        feed.args(["--fifo", "1"]);
+    } // else (no SCHED_FIFO to be had): the same run, pinned and spinning
+
+    let _feed = common::Killed(
+        feed.stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // The replay never ends (infinite_rx): poll the counters until they move.
+    let counters = shm_root.join("fifo").join("feed.counters");
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut seen = 0;
+    while seen == 0 {
+        assert!(
+            std::time::Instant::now() < end,
+            "nic_ipackets never moved while the feed ran"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        if counters.exists() {
+            let snap = common::stat_snapshot(EXE, env);
+            seen = common::stat_counter(&snap, "feed", "nic_ipackets");
+        }
+    }
+}
+
+#[cfg(feature = "dpdk")]
+#[test]
 fn dpdk_mistakes_are_rejected_before_anything_starts() {
+    let _cores = shared_cores();
     // No EAL arguments for a dpdk source.
     let out = output(Command::new(EXE).args(["feed", "--source", "dpdk", "--instance", "x"]));
     assert!(!out.status.success());
@@ -495,6 +570,7 @@ fn dpdk_mistakes_are_rejected_before_anything_starts() {
 #[cfg(not(feature = "dpdk"))]
 #[test]
 fn without_the_feature_dpdk_options_say_how_to_get_it() {
+    let _cores = shared_cores();
     for args in [
         vec![
             "replay".to_string(),

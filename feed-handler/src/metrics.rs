@@ -147,12 +147,14 @@ impl NicCounters {
 
 /// Reads a port's counters every `period` on a thread of its own and publishes them, so
 /// the feed's loop never reads the port: on a NIC, `rte_eth_stats_get` reads device
-/// registers across PCIe, microseconds the polling core would stall for. Made by the
-/// feed's thread once it is pinned, the thread moves to the cores in `allowed` other
-/// than `hot` (the feed thread's) and to normal scheduling
-/// ([`hotpath_hw::discipline::move_helper_off`]); if the feed's thread has the only
-/// core, the two share it. Dropping it makes a last read, publishes it and joins the
-/// thread, so the final counters are exact.
+/// registers across PCIe, microseconds the polling core would stall for. The thread
+/// first moves to the cores in `allowed` other than `hot` (the feed thread's) and to
+/// normal scheduling ([`hotpath_hw::discipline::move_helper_off`]), and `spawn` returns
+/// only then: make it before the feed's thread takes SCHED_FIFO, which would starve a
+/// thread still waiting to run on its core. If the feed's thread has the only core, the
+/// two share it (under SCHED_FIFO the reads then run in the kernel's real-time
+/// throttling slack). Dropping it makes a last read, publishes it and joins the thread,
+/// so the final counters are exact.
 pub struct NicPublisher {
     done: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -168,6 +170,7 @@ impl NicPublisher {
     ) -> std::io::Result<NicPublisher> {
         let done = Arc::new(AtomicBool::new(false));
         let stop = Arc::clone(&done);
+        let (moved_tx, moved) = std::sync::mpsc::sync_channel(1);
         let thread = std::thread::Builder::new()
             .name("hp-nic-stats".into())
             // Small: under `--mlock` (MCL_FUTURE) its whole stack is locked.
@@ -175,6 +178,7 @@ impl NicPublisher {
             .spawn(move || {
                 // Best effort: sharing the core costs jitter, not correctness.
                 let _ = hotpath_hw::discipline::move_helper_off(&hot, &allowed);
+                let _ = moved_tx.send(());
                 loop {
                     // Read before looking at the flag: the last pass after a stop is
                     // the final read.
@@ -185,10 +189,14 @@ impl NicPublisher {
                     std::thread::park_timeout(period);
                 }
             })?;
-        Ok(NicPublisher {
+        let publisher = NicPublisher {
             done,
             thread: Some(thread),
-        })
+        };
+        moved.recv().map_err(|_| {
+            std::io::Error::other("the NIC counters thread ended before it started")
+        })?;
+        Ok(publisher)
     }
 }
 
