@@ -513,9 +513,9 @@ fn the_port_counters_move_while_the_feed_thread_spins_under_sched_fifo() {
         feed.args(["--fifo", "1"]);
     } // else (no SCHED_FIFO to be had): the same run, pinned and spinning
 
-    let _feed = common::Killed(
+    let mut feed = common::Killed(
         feed.stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap(),
     );
@@ -529,6 +529,11 @@ fn the_port_counters_move_while_the_feed_thread_spins_under_sched_fifo() {
             "nic_ipackets never moved while the feed ran"
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
+        if let Some(status) = feed.0.try_wait().unwrap() {
+            let mut err = String::new();
+            std::io::Read::read_to_string(&mut feed.0.stderr.take().unwrap(), &mut err).unwrap();
+            panic!("the feed ended ({status}): {err}");
+        }
         if counters.exists() {
             let snap = common::stat_snapshot(EXE, env);
             seen = common::stat_counter(&snap, "feed", "nic_ipackets");
