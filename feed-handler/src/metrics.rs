@@ -337,33 +337,45 @@ mod tests {
         })
     }
 
-    #[test]
-    fn the_nic_counters_are_published_from_their_own_thread_and_read_once_more_at_the_end() {
-        use hotpath_shm::counters::CountersReader;
+    /// A fake port starting at `first` behind a publisher with `period`: the port, its
+    /// read count, the publisher, a view of the region, and the region's directory.
+    fn published(
+        first: u64,
+        period: Duration,
+    ) -> (
+        Arc<AtomicU64>,
+        Arc<AtomicU64>,
+        NicPublisher,
+        hotpath_shm::counters::CountersReader,
+        tempfile::TempDir,
+    ) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("feed.counters");
         let mut counters = FeedCounters::create(&path).unwrap();
         let nic = counters.take_nic().expect("the nic counters, once");
         assert!(counters.take_nic().is_none());
-        let view = CountersReader::open(&path).unwrap();
-        let get = |name: &str| view.get(COMPONENT, name).unwrap();
+        let (port, reads) = (Arc::new(AtomicU64::new(first)), Arc::new(AtomicU64::new(0)));
         let cores = hotpath_hw::discipline::current_thread_affinity().unwrap();
-        let (port, reads) = (Arc::new(AtomicU64::new(1)), Arc::new(AtomicU64::new(0)));
+        let publisher =
+            NicPublisher::spawn(fake_port(&port, &reads), nic, period, vec![], cores).unwrap();
+        let view = hotpath_shm::counters::CountersReader::open(&path).unwrap();
+        (port, reads, publisher, view, dir)
+    }
 
-        // A period longer than the test: one read at the start, one at the stop.
-        let publisher = NicPublisher::spawn(
-            fake_port(&port, &reads),
-            nic,
-            Duration::from_secs(600),
-            vec![],
-            cores,
-        )
-        .unwrap();
+    /// Waits until the published `nic_ipackets` is `n`.
+    fn until_published(view: &hotpath_shm::counters::CountersReader, n: u64) {
         let end = std::time::Instant::now() + Duration::from_secs(10);
-        while get("nic_ipackets") != 1 {
-            assert!(std::time::Instant::now() < end, "no first read");
+        while view.get(COMPONENT, "nic_ipackets") != Some(n) {
+            assert!(std::time::Instant::now() < end, "{n} never published");
             std::thread::sleep(Duration::from_millis(1));
         }
+    }
+
+    #[test]
+    fn the_nic_counters_are_published_from_their_own_thread_and_read_once_more_at_the_end() {
+        // A period longer than the test: one read at the start, one at the stop.
+        let (port, reads, publisher, view, _dir) = published(1, Duration::from_secs(600));
+        until_published(&view, 1);
         port.store(1000, Ordering::SeqCst);
         drop(publisher); // wakes the thread at once, or this test would take 600 s
         assert_eq!(
@@ -371,14 +383,14 @@ mod tests {
             2,
             "a read at the start and at the stop"
         );
+        let names = [
+            "nic_ipackets",
+            "nic_imissed",
+            "nic_ierrors",
+            "nic_rx_nombuf",
+        ];
         assert_eq!(
-            [
-                "nic_ipackets",
-                "nic_imissed",
-                "nic_ierrors",
-                "nic_rx_nombuf"
-            ]
-            .map(get),
+            names.map(|n| view.get(COMPONENT, n).unwrap()),
             [1000, 2000, 3000, 4000],
             "the port as it was at the stop"
         );
@@ -386,29 +398,11 @@ mod tests {
 
     #[test]
     fn the_nic_counters_are_read_every_period_while_the_feed_runs() {
-        use hotpath_shm::counters::CountersReader;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("feed.counters");
-        let nic = FeedCounters::create(&path).unwrap().take_nic().unwrap();
-        let view = CountersReader::open(&path).unwrap();
-        let cores = hotpath_hw::discipline::current_thread_affinity().unwrap();
-        let (port, reads) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-        let _publisher = NicPublisher::spawn(
-            fake_port(&port, &reads),
-            nic,
-            Duration::from_millis(2),
-            vec![],
-            cores,
-        )
-        .unwrap();
+        let (port, reads, _publisher, view, _dir) = published(0, Duration::from_millis(2));
         // The port moves; the published counter follows without the feed doing anything.
         for n in [5, 50, 500] {
             port.store(n, Ordering::SeqCst);
-            let end = std::time::Instant::now() + Duration::from_secs(10);
-            while view.get(COMPONENT, "nic_ipackets") != Some(n) {
-                assert!(std::time::Instant::now() < end, "{n} never published");
-                std::thread::sleep(Duration::from_millis(1));
-            }
+            until_published(&view, n);
         }
         assert!(reads.load(Ordering::SeqCst) >= 3);
     }
