@@ -412,6 +412,7 @@ pub fn diagnose(root: &Path, cores: Option<CpuSet>, nic: Option<&str>) -> Report
         nic_check,
         nic_driver,
         check_iommu(&ctx, nic),
+        check_nic_irqs(&ctx, nic),
         check_irqbalance(&ctx),
         check_swap(&ctx),
         check_memlock(&ctx),
@@ -597,6 +598,27 @@ impl Ctx<'_> {
             .and_then(|v| Isolcpus::parse(v.unwrap_or(""), self.last).ok())
             .map(|i| i.cpus)
             .unwrap_or_default()
+    }
+
+    /// The housekeeping cores, where interrupts belong: online, neither pinned nor
+    /// isolated (`0` when that leaves none, or nothing is known).
+    fn housekeeping(&self) -> String {
+        let isolated = self.isolated();
+        match &self.topo.online {
+            Ok(online) if !self.cores.is_empty() => {
+                let rest: CpuSet = online
+                    .iter()
+                    .copied()
+                    .filter(|cpu| !self.cores.contains(cpu) && !isolated.contains(cpu))
+                    .collect();
+                if rest.is_empty() {
+                    "0".to_string()
+                } else {
+                    format_cpu_list(&rest)
+                }
+            }
+            _ => "0".to_string(),
+        }
     }
 
     /// The pinned cores plus whatever the kernel list already has: what to suggest.
@@ -1621,6 +1643,100 @@ fn check_iommu(c: &Ctx, nic: Option<&str>) -> Check {
     }
 }
 
+/// Where the NIC's interrupts may fire: on a pinned core, each one stops the hot
+/// thread for the handler and the softirq after it (the recvmmsg, AF_PACKET and AF_XDP
+/// sources run on a kernel driver that interrupts). A NIC on vfio-pci is polled.
+fn check_nic_irqs(c: &Ctx, nic: Option<&str>) -> Check {
+    const NAME: &str = "nic_irqs";
+    let (nic, dev) = match nic_for(c, NAME, nic, "where its interrupts fire", "no interrupts") {
+        Ok(found) => found,
+        Err(skip) => return skip,
+    };
+    if c.host.link_name(&format!("{dev}/driver")).as_deref() == Some("vfio-pci") {
+        return Check::pass(
+            NAME,
+            format!("{nic} bound to vfio-pci: a poll-mode driver takes no interrupts"),
+        );
+    }
+    if c.cores.is_empty() {
+        return no_cores(NAME);
+    }
+    let msi = format!("{dev}/msi_irqs");
+    let irqs: Vec<u64> = match c.host.list(&msi) {
+        Ok(names) => {
+            let mut v: Vec<u64> = names.iter().filter_map(|n| n.parse().ok()).collect();
+            v.sort_unstable();
+            v
+        }
+        Err(e) => {
+            return Check::skip(
+                NAME,
+                format!("{nic}: {e}"),
+                "check the NIC's interrupts by hand (grep IFACE /proc/interrupts)",
+            )
+        }
+    };
+    let mut on_pinned: Vec<String> = vec![];
+    let mut unknown: Vec<u64> = vec![];
+    for &irq in &irqs {
+        // Where it fires now if the kernel says so, else where it may.
+        let cpus = c
+            .host
+            .read(&format!("proc/irq/{irq}/effective_affinity_list"))
+            .or_else(|_| c.host.read(&format!("proc/irq/{irq}/smp_affinity_list")))
+            .and_then(|s| parse_cpu_list(&s, c.last));
+        match cpus {
+            Ok(cpus) => {
+                let hit: CpuSet = cpus.intersection(c.cores).copied().collect();
+                if !hit.is_empty() {
+                    on_pinned.push(format!("{irq} on {}", format_cpu_list(&hit)));
+                }
+            }
+            Err(_) => unknown.push(irq),
+        }
+    }
+    let housekeeping = c.housekeeping();
+    if !on_pinned.is_empty() {
+        return Check::warn(
+            NAME,
+            format!(
+                "{nic}: {} of its {} interrupts may fire on pinned cores (IRQ {})",
+                on_pinned.len(),
+                irqs.len(),
+                on_pinned.join(", ")
+            ),
+            format!(
+                "for each: echo {housekeeping} > /proc/irq/N/smp_affinity_list (stop irqbalance first), or boot with irqaffinity={housekeeping}"
+            ),
+        );
+    }
+    if irqs.is_empty() || unknown.len() == irqs.len() {
+        return Check::skip(
+            NAME,
+            format!(
+                "{nic}: no interrupt with a readable affinity under {} and {}",
+                c.host.path(&msi).display(),
+                c.host.path("proc/irq").display()
+            ),
+            "check the NIC's interrupts by hand (grep IFACE /proc/interrupts)",
+        );
+    }
+    Check::pass(
+        NAME,
+        format!(
+            "{nic}: none of its {} interrupt{} on the pinned cores {}{}",
+            irqs.len(),
+            if irqs.len() == 1 { "" } else { "s" },
+            c.cores_list(),
+            if unknown.is_empty() {
+                String::new()
+            } else {
+                format!(" ({} with no affinity to read)", unknown.len())
+            }
+        ),
+    )
+}
+
 fn check_nic(c: &Ctx, nic: Option<&str>) -> (Check, Option<usize>) {
     const NAME: &str = "nic_numa";
     let Some(nic) = nic else {
@@ -1776,23 +1892,7 @@ fn check_irqbalance(c: &Ctx) -> Check {
     if pids.is_empty() {
         return Check::pass(NAME, "not running");
     }
-    // Housekeeping cores: online, neither pinned nor isolated.
-    let isolated = c.isolated();
-    let housekeeping = match &c.topo.online {
-        Ok(online) if !c.cores.is_empty() => {
-            let rest: CpuSet = online
-                .iter()
-                .copied()
-                .filter(|cpu| !c.cores.contains(cpu) && !isolated.contains(cpu))
-                .collect();
-            if rest.is_empty() {
-                "0".to_string()
-            } else {
-                format_cpu_list(&rest)
-            }
-        }
-        _ => "0".to_string(),
-    };
+    let housekeeping = c.housekeeping();
     Check::warn(
         NAME,
         format!(

@@ -10,7 +10,7 @@ use serde_json::Value;
 const EXE: &str = env!("CARGO_BIN_EXE_hotpath");
 
 /// Every check, in report order.
-const CHECKS: [&str; 18] = [
+const CHECKS: [&str; 19] = [
     "cores",
     "smt",
     "isolcpus",
@@ -25,6 +25,7 @@ const CHECKS: [&str; 18] = [
     "nic_numa",
     "nic_driver",
     "iommu",
+    "nic_irqs",
     "irqbalance",
     "swap",
     "memlock",
@@ -116,7 +117,7 @@ fn a_tuned_host_passes_every_check() {
     }
     assert_eq!(
         (&r["pass"], &r["warn"], &r["fail"], &r["skip"]),
-        (&18.into(), &0.into(), &0.into(), &0.into())
+        (&19.into(), &0.into(), &0.into(), &0.into())
     );
     assert_eq!(r["cores"], serde_json::json!([2, 3]));
     assert_eq!(r["nic"], "ens1f0");
@@ -140,6 +141,11 @@ fn a_tuned_host_passes_every_check() {
         "ens1f0: IOMMU group 27, type identity"
     );
     assert_eq!(check(&r, "memlock")["observed"], "RLIMIT_MEMLOCK unlimited");
+    // Effective affinity where the kernel gives it (130 on 0, 131 on 1), else the mask.
+    assert_eq!(
+        check(&r, "nic_irqs")["observed"],
+        "ens1f0: none of its 3 interrupts on the pinned cores 2-3"
+    );
     assert!(check(&r, "c_states")["observed"]
         .as_str()
         .unwrap()
@@ -163,7 +169,7 @@ fn a_tuned_host_passes_every_check() {
     }
     assert!(!text.contains("remedy:"), "{text}");
     assert!(
-        text.contains("summary: 18 pass, 0 warn, 0 fail, 0 skip"),
+        text.contains("summary: 19 pass, 0 warn, 0 fail, 0 skip"),
         "{text}"
     );
 }
@@ -261,6 +267,13 @@ fn an_untuned_host_reports_each_problem_with_its_remedy() {
         "RLIMIT_MEMLOCK 8192 KiB (hard 8192 KiB) and no CAP_IPC_LOCK",
         "LimitMEMLOCK=infinity",
     );
+    assert_problem(
+        &r,
+        "nic_irqs",
+        "warn",
+        "ens1f0: 2 of its 2 interrupts may fire on pinned cores (IRQ 130 on 2-3, 131 on 3)",
+        "echo 0-1,4-7 > /proc/irq/N/smp_affinity_list",
+    );
     // An interface's kernel driver is what the kernel-path sources need.
     let driver = check(&r, "nic_driver");
     assert_eq!(driver["status"], "pass", "{driver:#}");
@@ -270,7 +283,7 @@ fn an_untuned_host_reports_each_problem_with_its_remedy() {
         .contains("ens1f0: kernel driver ixgbe"));
     assert_eq!(
         (&r["pass"], &r["warn"], &r["fail"], &r["skip"]),
-        (&2.into(), &11.into(), &4.into(), &1.into())
+        (&2.into(), &12.into(), &4.into(), &1.into())
     );
 
     // The table: every non-pass check has its remedy on the next line.
@@ -297,7 +310,7 @@ fn an_untuned_host_reports_each_problem_with_its_remedy() {
         );
     }
     assert!(
-        text.contains("summary: 2 pass, 11 warn, 4 fail, 1 skip"),
+        text.contains("summary: 2 pass, 12 warn, 4 fail, 1 skip"),
         "{text}"
     );
 }
@@ -311,6 +324,7 @@ fn default_cores_are_every_online_core_but_core_0_and_no_nic_skips_its_check() {
     assert_problem(&r, "nic_numa", "skip", "no --nic given", "--nic IFACE");
     assert_problem(&r, "nic_driver", "skip", "no --nic given", "--nic IFACE");
     assert_problem(&r, "iommu", "skip", "no --nic given", "--nic IFACE");
+    assert_problem(&r, "nic_irqs", "skip", "no --nic given", "--nic IFACE");
     // Cores 1 and 4-7 have no cpuidle directory in the fixture: named, not a crash.
     assert_problem(&r, "c_states", "warn", "C6 enabled on 2-3", "max_cstate=1");
     // On the tuned host the default includes core 1, which is not isolated.
@@ -615,6 +629,12 @@ fn a_nic_on_vfio_without_an_iommu_and_a_capability_instead_of_a_limit() {
         "yet bound to vfio-pci in vfio's unsafe no-IOMMU mode",
         "intel_iommu=on",
     );
+    let irqs = check(&r, "nic_irqs");
+    assert_eq!(irqs["status"], "pass", "{irqs:#}");
+    assert!(irqs["observed"]
+        .as_str()
+        .unwrap()
+        .contains("a poll-mode driver takes no interrupts"));
     // CAP_IPC_LOCK (bit 14) lifts the 64 KiB limit.
     let memlock = check(&r, "memlock");
     assert_eq!(memlock["status"], "pass", "{memlock:#}");
@@ -681,5 +701,31 @@ fn a_pinned_core_sharing_its_physical_core_is_named() {
         "warn",
         "no thread_siblings_list for 3",
         "run on the host itself",
+    );
+}
+
+#[test]
+fn a_nic_whose_interrupts_cannot_be_read_is_named() {
+    let root = tree(&[
+        ("sys/devices/system/cpu/online", "0-3\n"),
+        ("sys/class/net/ens2/device/msi_irqs/77", "msix\n"),
+        ("proc/irq/77/smp_affinity_list", "not a list\n"),
+    ]);
+    let run = || doctor_json(root.path(), &["--cores", "2,3", "--nic", "ens2"]).1;
+    assert_problem(
+        &run(),
+        "nic_irqs",
+        "skip",
+        "ens2: no interrupt with a readable affinity",
+        "/proc/interrupts",
+    );
+    // Readable, and on the housekeeping cores: a pass.
+    std::fs::write(root.path().join("proc/irq/77/smp_affinity_list"), "0-1\n").unwrap();
+    let r = run();
+    let irqs = check(&r, "nic_irqs");
+    assert_eq!(irqs["status"], "pass", "{irqs:#}");
+    assert_eq!(
+        irqs["observed"],
+        "ens2: none of its 1 interrupt on the pinned cores 2-3"
     );
 }
