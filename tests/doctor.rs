@@ -104,6 +104,17 @@ fn assert_problem(report: &Value, name: &str, status: &str, seen: &str, knob: &s
     );
 }
 
+/// The check passed, and what it observed contains `seen`.
+fn assert_pass(report: &Value, name: &str, seen: &str) {
+    let c = check(report, name);
+    assert_eq!(c["status"], "pass", "{name}: {c:#}");
+    let observed = c["observed"].as_str().unwrap();
+    assert!(
+        observed.contains(seen),
+        "{name}: observed `{observed}` lacks `{seen}`"
+    );
+}
+
 #[test]
 fn a_tuned_host_passes_every_check() {
     let root = fixture("tuned");
@@ -449,11 +460,10 @@ fn a_nic_bound_to_dpdk_is_named_by_its_pci_address() {
         let driver = check(&r, "nic_driver");
         assert_eq!(driver["status"], "pass", "{driver:#}");
         assert!(driver["observed"].as_str().unwrap().contains("vfio-pci"));
-        let iommu = check(&r, "iommu");
-        assert_eq!(iommu["status"], "pass", "{iommu:#}");
-        assert_eq!(
-            iommu["observed"],
-            "0000:3b:00.0: IOMMU group 41, type DMA, owned by vfio-pci"
+        assert_pass(
+            &r,
+            "iommu",
+            "0000:3b:00.0: IOMMU group 41, type DMA, owned by vfio-pci",
         );
     }
     // Untuned: a kernel driver DPDK cannot take, no driver at all, a UIO driver, and an
@@ -629,18 +639,12 @@ fn a_nic_on_vfio_without_an_iommu_and_a_capability_instead_of_a_limit() {
         "yet bound to vfio-pci in vfio's unsafe no-IOMMU mode",
         "intel_iommu=on",
     );
-    let irqs = check(&r, "nic_irqs");
-    assert_eq!(irqs["status"], "pass", "{irqs:#}");
-    assert!(irqs["observed"]
-        .as_str()
-        .unwrap()
-        .contains("a poll-mode driver takes no interrupts"));
+    assert_pass(&r, "nic_irqs", "a poll-mode driver takes no interrupts");
     // CAP_IPC_LOCK (bit 14) lifts the 64 KiB limit.
-    let memlock = check(&r, "memlock");
-    assert_eq!(memlock["status"], "pass", "{memlock:#}");
-    assert_eq!(
-        memlock["observed"],
-        "RLIMIT_MEMLOCK 64 KiB (hard 64 KiB), but CAP_IPC_LOCK held: any amount may be locked"
+    assert_pass(
+        &r,
+        "memlock",
+        "RLIMIT_MEMLOCK 64 KiB (hard 64 KiB), but CAP_IPC_LOCK held: any amount may be locked",
     );
     // Without it, the limit is the problem.
     std::fs::write(
@@ -683,12 +687,10 @@ fn a_pinned_core_sharing_its_physical_core_is_named() {
         "nosmt",
     );
     std::fs::write(root.path().join("proc/cmdline"), "ro isolcpus=2-3,6-7\n").unwrap();
-    let smt = run();
-    let smt = check(&smt, "smt");
-    assert_eq!(smt["status"], "pass", "{smt:#}");
-    assert_eq!(
-        smt["observed"],
-        "2-3: no pinned core shares its physical core with a busy one"
+    assert_pass(
+        &run(),
+        "smt",
+        "2-3: no pinned core shares its physical core with a busy one",
     );
     std::fs::remove_file(
         root.path()
@@ -721,11 +723,9 @@ fn a_nic_whose_interrupts_cannot_be_read_is_named() {
     );
     // Readable, and on the housekeeping cores: a pass.
     std::fs::write(root.path().join("proc/irq/77/smp_affinity_list"), "0-1\n").unwrap();
-    let r = run();
-    let irqs = check(&r, "nic_irqs");
-    assert_eq!(irqs["status"], "pass", "{irqs:#}");
-    assert_eq!(
-        irqs["observed"],
-        "ens2: none of its 1 interrupt on the pinned cores 2-3"
+    assert_pass(
+        &run(),
+        "nic_irqs",
+        "ens2: none of its 1 interrupt on the pinned cores 2-3",
     );
 }
