@@ -155,10 +155,6 @@ impl PacketSource for DpdkSource {
         s
     }
 
-    fn nic_stats(&self) -> Option<NicStats> {
-        Some(nic_stats_of(self.port.stats()))
-    }
-
     fn nic_reader(&self) -> Option<NicReader> {
         let reader = self.port.stats_reader();
         Some(Box::new(move || nic_stats_of(reader.stats())))

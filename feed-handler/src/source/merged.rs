@@ -62,14 +62,6 @@ impl PacketSource for Merged {
         parts.join(" + ")
     }
 
-    fn nic_stats(&self) -> Option<NicStats> {
-        let mut sum: Option<NicStats> = None;
-        for s in self.parts.iter().filter_map(|p| p.nic_stats()) {
-            sum.get_or_insert_with(NicStats::default).add(&s);
-        }
-        sum
-    }
-
     fn nic_reader(&self) -> Option<NicReader> {
         let readers: Vec<NicReader> = self.parts.iter().filter_map(|p| p.nic_reader()).collect();
         if readers.is_empty() {

@@ -137,19 +137,18 @@ pub trait PacketSource {
     /// A one-line description for logs and `hotpath feed`'s banner.
     fn describe(&self) -> String;
 
-    /// The port's own counters (DPDK), if the source has a port. Not for every burst:
-    /// it may read device registers.
-    fn nic_stats(&self) -> Option<NicStats> {
+    /// A reader of the port's own counters (DPDK) for another thread, which may call it
+    /// while this source is polled, so the polling loop never reads device registers
+    /// itself (`hotpath feed` reads them every 100 ms on a thread of its own). `None` if
+    /// the source has no port. Use one reader at a time.
+    fn nic_reader(&self) -> Option<NicReader> {
         None
     }
 
-    /// A reader of the same counters for another thread, which may call it while this
-    /// source is polled, so the polling loop never reads device registers itself (`hotpath
-    /// feed` reads them every 100 ms on a thread of its own). `None` if the source has
-    /// no port. Use one reader at a time, and [`PacketSource::nic_stats`] only while
-    /// none is reading.
-    fn nic_reader(&self) -> Option<NicReader> {
-        None
+    /// The port's counters now, through a reader made for the call ([`Self::nic_reader`]:
+    /// not while another reader is in use, and not for every burst).
+    fn nic_stats(&self) -> Option<NicStats> {
+        self.nic_reader().map(|read| read())
     }
 }
 
