@@ -11,6 +11,8 @@ const ETHERTYPE_IPV4: u16 = 0x0800;
 const ETHERTYPE_VLAN: u16 = 0x8100;
 const ETHERTYPE_QINQ: u16 = 0x88a8;
 const IPPROTO_UDP: u8 = 17;
+/// IGMP's IP protocol number.
+pub const IPPROTO_IGMP: u8 = 2;
 
 /// Why a frame holds no usable UDP payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -125,10 +127,22 @@ pub fn parse_udp_frame(frame: &[u8]) -> Result<UdpDatagram<'_>, FrameError> {
     parse_udp_frame_general(frame)
 }
 
-/// [`parse_udp_frame`] for any frame: VLAN tags, IP options, and every malformation
-/// named. The reference the inline path is tested against.
-#[inline(never)]
-pub fn parse_udp_frame_general(frame: &[u8]) -> Result<UdpDatagram<'_>, FrameError> {
+/// An IPv4 packet found in a frame (not a fragment).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ipv4Frame<'a> {
+    pub vlan: Option<u16>,
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+    /// The protocol number (17 UDP, 2 IGMP).
+    pub protocol: u8,
+    /// The IP payload (after the header and its options, up to the total length).
+    pub payload: &'a [u8],
+}
+
+/// Finds the IPv4 packet in an Ethernet II frame (with up to two VLAN tags): the
+/// layers below [`parse_udp_frame_general`], for any protocol. Every malformation is
+/// named; fragments are refused.
+pub fn parse_ipv4_frame(frame: &[u8]) -> Result<Ipv4Frame<'_>, FrameError> {
     if frame.len() < 14 {
         return Err(FrameError::ShortEthernet(frame.len()));
     }
@@ -165,12 +179,24 @@ pub fn parse_udp_frame_general(frame: &[u8]) -> Result<UdpDatagram<'_>, FrameErr
     if frag & 0x3fff != 0 {
         return Err(FrameError::Fragmented);
     }
-    if ip[9] != IPPROTO_UDP {
-        return Err(FrameError::NotUdp(ip[9]));
+    Ok(Ipv4Frame {
+        vlan,
+        src: Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]),
+        dst: Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]),
+        protocol: ip[9],
+        payload: &ip[ihl..total],
+    })
+}
+
+/// [`parse_udp_frame`] for any frame: VLAN tags, IP options, and every malformation
+/// named. The reference the inline path is tested against.
+#[inline(never)]
+pub fn parse_udp_frame_general(frame: &[u8]) -> Result<UdpDatagram<'_>, FrameError> {
+    let ip = parse_ipv4_frame(frame)?;
+    if ip.protocol != IPPROTO_UDP {
+        return Err(FrameError::NotUdp(ip.protocol));
     }
-    let src_ip = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
-    let dst_ip = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
-    let udp = &ip[ihl..total];
+    let udp = ip.payload;
     if udp.len() < 8 {
         return Err(FrameError::BadUdpLength {
             len: udp.len(),
@@ -185,16 +211,18 @@ pub fn parse_udp_frame_general(frame: &[u8]) -> Result<UdpDatagram<'_>, FrameErr
         });
     }
     Ok(UdpDatagram {
-        vlan,
-        src: SocketAddrV4::new(src_ip, be16(udp, 0)),
-        dst: SocketAddrV4::new(dst_ip, be16(udp, 2)),
+        vlan: ip.vlan,
+        src: SocketAddrV4::new(ip.src, be16(udp, 0)),
+        dst: SocketAddrV4::new(ip.dst, be16(udp, 2)),
         payload: &udp[8..len],
     })
 }
 
-fn ipv4_checksum(header: &[u8]) -> u16 {
+/// The Internet checksum (RFC 1071) of `bytes`: IPv4 headers, IGMP messages. Over
+/// bytes that hold their own correct checksum it is 0.
+pub fn internet_checksum(bytes: &[u8]) -> u16 {
     let mut sum: u32 = 0;
-    for pair in header.chunks(2) {
+    for pair in bytes.chunks(2) {
         sum += u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)]) as u32;
     }
     while sum > 0xffff {
@@ -203,12 +231,18 @@ fn ipv4_checksum(header: &[u8]) -> u16 {
     !(sum as u16)
 }
 
+/// The Ethernet address of an IPv4 multicast group (RFC 1112: 01:00:5e and the low 23
+/// bits of the group).
+pub fn multicast_mac(group: Ipv4Addr) -> [u8; 6] {
+    let d = group.octets();
+    [0x01, 0x00, 0x5e, d[1] & 0x7f, d[2], d[3]]
+}
+
 /// Appends an Ethernet II / IPv4 / UDP frame carrying `payload` to `out` (multicast
 /// destination MAC derived from the group, UDP checksum 0 = none, as feeds send).
 pub fn write_udp_frame(out: &mut Vec<u8>, src: SocketAddrV4, dst: SocketAddrV4, payload: &[u8]) {
-    let d = dst.ip().octets();
     let dst_mac = if dst.ip().is_multicast() {
-        [0x01, 0x00, 0x5e, d[1] & 0x7f, d[2], d[3]]
+        multicast_mac(*dst.ip())
     } else {
         [0x02, 0, 0, 0, 0, 0x02]
     };
@@ -224,7 +258,7 @@ pub fn write_udp_frame(out: &mut Vec<u8>, src: SocketAddrV4, dst: SocketAddrV4, 
     ip[9] = IPPROTO_UDP;
     ip[12..16].copy_from_slice(&src.ip().octets());
     ip[16..20].copy_from_slice(&dst.ip().octets());
-    let csum = ipv4_checksum(&ip);
+    let csum = internet_checksum(&ip);
     ip[10..12].copy_from_slice(&csum.to_be_bytes());
     out.extend_from_slice(&ip);
     out.extend_from_slice(&src.port().to_be_bytes());
@@ -255,7 +289,7 @@ mod tests {
             (src, dst, &b"hello"[..], None)
         );
         assert_eq!(&f[..6], &[0x01, 0x00, 0x5e, 1, 1, 1]);
-        assert_eq!(ipv4_checksum(&f[14..34]), 0, "checksum verifies");
+        assert_eq!(internet_checksum(&f[14..34]), 0, "checksum verifies");
 
         // The same with a VLAN tag inserted.
         let mut v = f[..12].to_vec();
