@@ -4,7 +4,8 @@
 //!   types, each validated for its exact length once, and builders for writing them.
 //! - [`moldudp64`]: MoldUDP64 framing, session tracking (gaps, duplicates, A/B line
 //!   arbitration, heartbeats, end of session), re-request policy, and a request server.
-//! - [`net`]: Ethernet/VLAN/IPv4/UDP views for captured frames, and frame writing.
+//! - [`net`]: Ethernet/VLAN/IPv4/UDP views for captured frames, and frame writing;
+//!   [`igmp`]: multicast group membership for a kernel-bypass port.
 //! - [`source`]: packet sources (pcap replay, UDP multicast with recvmmsg) behind one
 //!   trait; [`replay`]: pcap to multicast with injected faults.
 //! - [`handler`]: the feed handler (session -> decode -> books -> publisher) and
@@ -14,6 +15,7 @@
 
 pub mod gen;
 pub mod handler;
+pub mod igmp;
 pub mod itch;
 pub mod metrics;
 pub mod moldudp64;
