@@ -11,6 +11,9 @@
 //!   `rte_pktmbuf_free_bulk`. Nothing allocates after start.
 //! - [`Port::stats`]: ipackets, imissed, ierrors, rx_nombuf, for the feed's counters;
 //!   [`Port::stats_reader`] reads them from another thread, off the polling core.
+//! - [`TxQueue::send`]: the port's one TX queue, for the rare control frames a
+//!   receiving port sends (IGMP reports): each frame is copied into an mbuf of the
+//!   first queue's pool.
 //!
 //! Threads: a port's RX queue is polled by one thread at a time (the type is `Send`,
 //! not `Sync`), and any thread may poll. Each queue's mempool has a per-lcore cache
@@ -273,6 +276,7 @@ pub struct PortStats {
 pub struct Port {
     inner: Arc<PortInner>,
     queues_taken: Vec<bool>,
+    tx_taken: bool,
 }
 
 #[derive(Debug)]
@@ -418,6 +422,7 @@ impl Port {
         Ok(Port {
             inner: Arc::new(p),
             queues_taken: vec![false; cfg.rx_queues as usize],
+            tx_taken: false,
         })
     }
 
@@ -448,6 +453,34 @@ impl Port {
             bufs: [std::ptr::null_mut(); BURST],
             multi_segment: 0,
         })
+    }
+
+    /// Takes the port's one TX queue (once), for the rare control frames a receiving
+    /// port sends (IGMP membership reports).
+    pub fn tx_queue(&mut self) -> Option<TxQueue> {
+        if std::mem::replace(&mut self.tx_taken, true) {
+            return None;
+        }
+        Some(TxQueue {
+            port: self.inner.clone(),
+        })
+    }
+
+    /// The port's Ethernet address (what its frames are sent from).
+    pub fn mac_address(&self) -> Result<[u8; 6], DpdkError> {
+        let mut a = sys::rte_ether_addr::default();
+        // SAFETY: valid port id; a is a valid out pointer.
+        let rc = unsafe { sys::rte_eth_macaddr_get(self.inner.id, &mut a) };
+        if rc != 0 {
+            return Err(DpdkError::Port {
+                port: self.inner.id,
+                name: self.inner.name.clone(),
+                step: "rte_eth_macaddr_get",
+                code: rc,
+                msg: strerror(rc),
+            });
+        }
+        Ok(a.addr_bytes)
     }
 
     /// The port's counters now.
@@ -563,6 +596,57 @@ impl PortStatsReader {
     /// The port's counters now.
     pub fn stats(&self) -> PortStats {
         self.port.stats()
+    }
+
+    /// The port number.
+    pub fn port(&self) -> u16 {
+        self.port.id
+    }
+}
+
+/// The TX queue of a started [`Port`] ([`Port::tx_queue`]), used by one thread.
+#[derive(Debug)]
+pub struct TxQueue {
+    port: Arc<PortInner>,
+}
+
+// SAFETY: the queue is used by whichever single thread owns the value (&mut self to
+// send); DPDK's TX and RX queues are independent, so it may be another thread than
+// the RX queue's.
+unsafe impl Send for TxQueue {}
+
+impl TxQueue {
+    /// Sends one frame, copied into an mbuf of the port's first pool. For rare control
+    /// frames, not a data path: one allocation from the pool and one burst of one.
+    /// False (and nothing sent) if the pool has no mbuf, the frame does not fit in one,
+    /// or the TX ring is full.
+    pub fn send(&mut self, frame: &[u8]) -> bool {
+        let Ok(len) = u16::try_from(frame.len()) else {
+            return false;
+        };
+        // SAFETY: pools[0] is a live pktmbuf pool (every port has at least one queue).
+        let mut m = unsafe { sys::hp_mbuf_alloc(self.port.pools[0]) };
+        if m.is_null() {
+            return false;
+        }
+        // SAFETY: m is a fresh single-segment mbuf from our pool.
+        let dst = unsafe { sys::hp_mbuf_append(m, len) };
+        if dst.is_null() {
+            // SAFETY: m is ours and was never handed to the PMD.
+            unsafe { sys::hp_mbuf_free(m) };
+            return false;
+        }
+        // SAFETY: append reserved len writable bytes at dst, which cannot overlap the
+        // caller's frame (the mbuf came fresh from the pool).
+        unsafe { std::ptr::copy_nonoverlapping(frame.as_ptr(), dst, frame.len()) };
+        // SAFETY: the port was configured with TX queue 0, used by this value alone;
+        // &mut m is a one-element array of a valid mbuf.
+        let sent = unsafe { sys::hp_tx_burst(self.port.id, 0, &mut m, 1) };
+        if sent == 0 {
+            // SAFETY: the PMD did not take m, so it is still ours to free.
+            unsafe { sys::hp_mbuf_free(m) };
+        }
+        sent == 1
     }
 
     /// The port number.
