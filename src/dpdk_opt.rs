@@ -5,6 +5,9 @@
 use std::path::Path;
 use std::time::Duration;
 
+use std::net::Ipv4Addr;
+
+use hotpath_feed::igmp::{IgmpConfig, Version};
 use hotpath_feed::source::{Lines, PacketSource};
 
 /// The EAL arguments for a replay of `pcap` if the given ones attach no device: a
@@ -35,6 +38,52 @@ pub struct PortOpts {
     pub mbufs: Option<u32>,
     /// A finite replay ends after this long without a packet.
     pub end_after_idle: Option<Duration>,
+    /// Join the lines' groups with IGMP on each port.
+    pub igmp: Option<IgmpOpts>,
+}
+
+/// `igmp=`, `ip=` and `vlan=` of `--source dpdk`: how each port joins the feed's groups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IgmpOpts {
+    pub version: Version,
+    /// Each port's own address, in the order of the ports.
+    pub ips: Vec<Ipv4Addr>,
+    pub vlan: Option<u16>,
+}
+
+impl IgmpOpts {
+    /// What each of `ports` ports joins: every line's group, from the port's address.
+    pub fn configs(&self, ports: usize, lines: &Lines) -> Result<Vec<IgmpConfig>, String> {
+        if self.ips.len() != ports {
+            return Err(format!(
+                "ip= lists one address per port ({ports} port{}, {} address{})",
+                if ports == 1 { "" } else { "s" },
+                self.ips.len(),
+                if self.ips.len() == 1 { "" } else { "es" }
+            ));
+        }
+        let Some(a) = lines.a else {
+            return Err(
+                "igmp= joins the lines' groups: name line A (a=GROUP:PORT, and b= for line B)"
+                    .into(),
+            );
+        };
+        let groups: Vec<Ipv4Addr> = std::iter::once(*a.ip())
+            .chain(lines.b.map(|b| *b.ip()).filter(|b| b != a.ip()))
+            .collect();
+        self.ips
+            .iter()
+            .map(|&ip| {
+                let c = IgmpConfig {
+                    version: self.version,
+                    ip,
+                    vlan: self.vlan,
+                    groups: groups.clone(),
+                };
+                c.validate().map(|()| c)
+            })
+            .collect()
+    }
 }
 
 /// Opens a DPDK source: initialises the EAL with `args`, then opens the ports `opts`
@@ -45,6 +94,10 @@ pub fn open(args: Vec<String>, opts: &PortOpts) -> Result<Box<dyn PacketSource>,
     use hotpath_feed::source::merged::Merged;
     use hotpath_hw::dpdk::PortConfig;
     let d = PortConfig::default();
+    let igmp = match &opts.igmp {
+        Some(o) => o.configs(opts.ports.len().max(1), &opts.lines)?,
+        None => Vec::new(),
+    };
     let mut cfg = DpdkSourceConfig {
         eal_args: args,
         port: None,
@@ -54,14 +107,16 @@ pub fn open(args: Vec<String>, opts: &PortOpts) -> Result<Box<dyn PacketSource>,
             ..d
         },
         end_after_idle: opts.end_after_idle,
+        igmp: igmp.first().cloned(),
     };
     if opts.ports.len() <= 1 {
         cfg.port = opts.ports.first().cloned();
         return Ok(Box::new(DpdkSource::open(&cfg, opts.lines)?));
     }
     let mut parts: Vec<Box<dyn PacketSource>> = Vec::with_capacity(opts.ports.len());
-    for p in &opts.ports {
+    for (k, p) in opts.ports.iter().enumerate() {
         cfg.port = Some(p.clone());
+        cfg.igmp = igmp.get(k).cloned();
         parts.push(Box::new(DpdkSource::open(&cfg, opts.lines)?));
     }
     Ok(Box::new(Merged::new(parts).expect("two or more ports")))

@@ -2,7 +2,7 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::net::SocketAddrV4;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -535,6 +535,8 @@ pub enum SourceSpec {
         request: Option<SocketAddrV4>,
         rx_desc: Option<u16>,
         mbufs: Option<u32>,
+        /// Join the lines' groups on each port with IGMP.
+        igmp: Option<crate::dpdk_opt::IgmpOpts>,
     },
 }
 
@@ -544,7 +546,8 @@ fn parse_addr(what: &str, v: &str) -> Result<SocketAddrV4, String> {
 }
 
 /// Parses what follows `dpdk` in a `--source`: `[:PORT[,PORT...]][?a=GROUP:PORT
-/// &b=GROUP:PORT&request=HOST:PORT&rx_desc=N&mbufs=N]`.
+/// &b=GROUP:PORT&request=HOST:PORT&rx_desc=N&mbufs=N&igmp=v2|v3&ip=ADDR[,ADDR]
+/// &vlan=N]`.
 fn parse_dpdk_source(rest: &str) -> Result<SourceSpec, String> {
     let (ports, query) = rest.split_once('?').unwrap_or((rest, ""));
     let ports: Vec<String> = match ports.strip_prefix(':') {
@@ -562,6 +565,7 @@ fn parse_dpdk_source(rest: &str) -> Result<SourceSpec, String> {
         return Err(format!("--source dpdk: port `{p}` is listed twice"));
     }
     let (mut lines, mut request, mut rx_desc, mut mbufs) = (Lines::default(), None, None, None);
+    let (mut igmp, mut ips, mut vlan) = (None, None, None);
     for kv in query.split('&').filter(|kv| !kv.is_empty()) {
         let (k, v) = kv
             .split_once('=')
@@ -580,9 +584,17 @@ fn parse_dpdk_source(rest: &str) -> Result<SourceSpec, String> {
             "request" => request = Some(parse_addr("request server", v)?),
             "rx_desc" => rx_desc = Some(count(u64::from(u16::MAX))? as u16),
             "mbufs" => mbufs = Some(count(u64::from(u32::MAX))? as u32),
+            "igmp" => igmp = Some(v.parse().map_err(|e| format!("--source: {e}"))?),
+            "ip" => {
+                let list: Result<Vec<Ipv4Addr>, _> = v.split(',').map(str::parse).collect();
+                ips = Some(list.map_err(|_| {
+                    format!("--source: ip `{v}` is not a list of IPv4 addresses")
+                })?);
+            }
+            "vlan" => vlan = Some(count(4094)? as u16),
             other => {
                 return Err(format!(
-                    "--source: unknown option `{other}` (a, b, request, rx_desc, mbufs)"
+                    "--source: unknown option `{other}` (a, b, request, rx_desc, mbufs, igmp, ip, vlan)"
                 ))
             }
         }
@@ -603,12 +615,31 @@ fn parse_dpdk_source(rest: &str) -> Result<SourceSpec, String> {
                 .into(),
         );
     }
+    let igmp = match (igmp, ips) {
+        (None, None) if vlan.is_none() => None,
+        (None, _) => {
+            return Err("--source dpdk: ip= and vlan= say how to join with IGMP: add igmp=v2 or igmp=v3".into())
+        }
+        (Some(_), None) => {
+            return Err(
+                "--source dpdk: igmp= needs ip=ADDRESS (the port's IPv4 address, the reports' source; one per port)"
+                    .into(),
+            )
+        }
+        (Some(version), Some(ips)) => {
+            let opts = crate::dpdk_opt::IgmpOpts { version, ips, vlan };
+            opts.configs(ports.len().max(1), &lines)
+                .map_err(|e| format!("--source dpdk: {e}"))?;
+            Some(opts)
+        }
+    };
     Ok(SourceSpec::Dpdk {
         ports,
         lines,
         request,
         rx_desc,
         mbufs,
+        igmp,
     })
 }
 
@@ -707,6 +738,7 @@ pub fn feed_cmd(shm: &ShmArgs, args: &FeedArgs) -> CmdResult {
             request,
             rx_desc,
             mbufs,
+            igmp,
         } => {
             let eal = args
                 .dpdk
@@ -718,6 +750,7 @@ pub fn feed_cmd(shm: &ShmArgs, args: &FeedArgs) -> CmdResult {
                 rx_desc: *rx_desc,
                 mbufs: *mbufs,
                 end_after_idle: None,
+                igmp: igmp.clone(),
             };
             (
                 crate::dpdk_opt::open(crate::dpdk_opt::eal_args(eal, None), &opts)?,
@@ -1003,6 +1036,7 @@ mod tests {
             request: None,
             rx_desc: None,
             mbufs: None,
+            igmp: None,
         };
         assert_eq!(parse_source("dpdk").unwrap(), dpdk(None));
         assert_eq!(
@@ -1027,6 +1061,7 @@ mod tests {
                 request: Some(r),
                 rx_desc: Some(4096),
                 mbufs: Some(65535),
+                igmp: None,
             }
         );
         assert_eq!(
@@ -1040,8 +1075,31 @@ mod tests {
                 request: None,
                 rx_desc: None,
                 mbufs: None,
+                igmp: None,
             }
         );
+        // Joining with IGMP: one address per port.
+        let Ok(SourceSpec::Dpdk {
+            igmp: Some(igmp), ..
+        }) = parse_source(
+            "dpdk:0,1?a=239.1.1.1:26477&b=239.1.1.2:26477&igmp=v3&ip=10.0.0.5,10.0.1.5&vlan=141",
+        )
+        else {
+            panic!("igmp options parse");
+        };
+        let cfgs = igmp
+            .configs(
+                2,
+                &Lines {
+                    a: Some(a),
+                    b: Some(b),
+                },
+            )
+            .unwrap();
+        assert_eq!(cfgs.len(), 2);
+        assert_eq!(cfgs[1].ip, "10.0.1.5".parse::<Ipv4Addr>().unwrap());
+        assert_eq!(cfgs[0].groups, [*a.ip(), *b.ip()]);
+        assert_eq!((cfgs[0].vlan, cfgs[0].version), (Some(141), Version::V3));
         // Two ports, line A's and line B's (PCI addresses hold colons).
         assert_eq!(
             parse_source("dpdk:0000:3b:00.0,0000:af:00.0?a=239.1.1.1:26477&b=239.1.1.2:26477")
@@ -1055,6 +1113,7 @@ mod tests {
                 request: None,
                 rx_desc: None,
                 mbufs: None,
+                igmp: None,
             }
         );
         for (bad, says) in [
@@ -1076,6 +1135,30 @@ mod tests {
                 "mbufs=1024 must exceed rx_desc=1024",
             ),
             ("dpdk?queues=2", "unknown option `queues`"),
+            (
+                "dpdk?a=239.1.1.1:1&igmp=v4&ip=10.0.0.1",
+                "IGMP version `v4`",
+            ),
+            ("dpdk?a=239.1.1.1:1&igmp=v3", "igmp= needs ip=ADDRESS"),
+            ("dpdk?a=239.1.1.1:1&ip=10.0.0.1", "add igmp=v2 or igmp=v3"),
+            ("dpdk?a=239.1.1.1:1&vlan=141", "add igmp=v2 or igmp=v3"),
+            ("dpdk?igmp=v3&ip=10.0.0.1", "name line A"),
+            (
+                "dpdk?a=10.1.1.1:1&igmp=v3&ip=10.0.0.1",
+                "10.1.1.1 is not a group",
+            ),
+            (
+                "dpdk?a=239.1.1.1:1&igmp=v2&ip=10.0.0.1,x",
+                "ip `10.0.0.1,x`",
+            ),
+            (
+                "dpdk?a=239.1.1.1:1&igmp=v2&ip=10.0.0.1&vlan=4095",
+                "vlan `4095`",
+            ),
+            (
+                "dpdk:0,1?a=239.1.1.1:1&igmp=v2&ip=10.0.0.1",
+                "ip= lists one address per port (2 ports, 1 address)",
+            ),
             ("dpdk?a", "`a` is not key=value"),
             ("dpdkx", "expected"),
         ] {
@@ -1084,6 +1167,8 @@ mod tests {
         }
         assert!(parse_source("dpdk:").unwrap_err().contains("empty"));
     }
+
+    use hotpath_feed::igmp::Version;
 
     #[test]
     fn pcap_magic_is_detected() {

@@ -355,6 +355,116 @@ fn feed_on_two_ports_takes_line_a_from_one_and_line_b_from_the_other() {
 
 #[cfg(feature = "dpdk")]
 #[test]
+fn a_dpdk_port_joins_its_group_on_a_snooping_switch_answers_its_queries_and_leaves() {
+    let _cores = shared_cores();
+    use hotpath_hw::discipline::{has_capability, CAP_NET_ADMIN, CAP_NET_RAW};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    // A Linux bridge with IGMP snooping stands in for the exchange's switch: it is the
+    // querier (a general query every second) and forwards the feed's group to the
+    // DPDK port only while a host there is a member (flooding of unknown multicast is
+    // off on that port, and a membership lapses 4 s after its last report). The feed
+    // runs about 7 s, so it receives everything only if it joined and kept answering.
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("day.pcap");
+    const MESSAGES: u64 = 600_000;
+    generate(&pcap, MESSAGES, 9);
+    let bridge = net_support::SnoopingBridge::new(74);
+    let dpdk_side = net_support::Veth::new(75);
+    let sender_side = net_support::Veth::new(76);
+    bridge.attach(&dpdk_side.tx, false);
+    bridge.attach(&sender_side.rx, true);
+    let port = 35_000 + (std::process::id() % 8_000) as u16;
+    let group: std::net::Ipv4Addr = "239.204.74.1".parse().unwrap();
+    let shm_root = dir.path().join("shm");
+    let env = |c: &mut Command| {
+        c.env("HOTPATH_SHM_ROOT", &shm_root)
+            .env("HOTPATH_INSTANCE", "igmp");
+    };
+    let mut feed = Command::new(EXE);
+    env(&mut feed);
+    feed.args(["feed", "--source"])
+        .arg(format!(
+            "dpdk:net_af_packet0?a={group}:{port}&igmp=v3&ip={}",
+            net_support::link_local(74)
+        ))
+        .args([
+            "--dpdk",
+            &format!("{EAL} --vdev=net_af_packet0,iface={}", dpdk_side.rx),
+        ])
+        .arg("--until-end-of-session");
+    if !(has_capability(CAP_NET_RAW) && has_capability(CAP_NET_ADMIN)) {
+        let out = output(&mut feed);
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("net_af_packet0"));
+        return;
+    }
+    assert!(!bridge.has_member(&dpdk_side.tx, group));
+    let mut feed = common::Killed(
+        feed.stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let end = Instant::now() + Duration::from_secs(30);
+    while !bridge.has_member(&dpdk_side.tx, group) {
+        assert!(
+            Instant::now() < end && feed.0.try_wait().unwrap().is_none(),
+            "the switch never saw the port join {group}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let sender = ok(Command::new(EXE)
+        .args(["send", "--to", &format!("{group}:{port}")])
+        .args(["--iface", &sender_side.tx, "--rate", "2000"])
+        .arg(&pcap));
+    let end = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(st) = feed.0.try_wait().unwrap() {
+            break st;
+        }
+        if Instant::now() >= end {
+            let snap = common::stat_snapshot(EXE, env);
+            panic!(
+                "the feed never saw the end of session (the switch stopped forwarding?); sender: {sender:?}; member: {}; counters: {snap}",
+                bridge.has_member(&dpdk_side.tx, group)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // The leave: the switch forgets the port at once (well before the 4 s a lapsed
+    // membership would take; the last answer was at most 1.5 s ago).
+    let left = Instant::now();
+    while bridge.has_member(&dpdk_side.tx, group) {
+        assert!(
+            left.elapsed() < Duration::from_millis(1_000),
+            "the port is still a member a second after the feed stopped"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut feed.0.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "{err}");
+    assert!(err.contains(&format!("joins {group} with IGMP")), "{err}");
+    let snap = common::stat_snapshot(EXE, env);
+    let counter = |name: &str| common::stat_counter(&snap, "feed", name);
+    assert_eq!(counter("messages"), MESSAGES, "{err}");
+    assert_eq!(counter("messages_lost"), 0);
+    assert!(
+        counter("igmp_queries") >= 5,
+        "the switch's queries were heard: {}",
+        counter("igmp_queries")
+    );
+    assert!(
+        counter("igmp_sent") >= 2 + 5,
+        "the join and an answer to each query: {}",
+        counter("igmp_sent")
+    );
+    assert_eq!(counter("igmp_send_failures") + counter("igmp_malformed"), 0);
+}
+
+#[cfg(feature = "dpdk")]
+#[test]
 fn a_dpdk_port_makes_no_system_call_in_the_feed_loop() {
     let _cores = shared_cores();
     // net_pcap's infinite_rx holds the capture in mbufs, so the port itself needs no

@@ -123,6 +123,11 @@ feed_counters! {
     skipped_frames: counter, "frames";
     other_destinations: counter, "packets";
     truncated_datagrams: counter, "packets";
+    igmp_queries: counter, "queries";
+    igmp_other_queries: counter, "queries";
+    igmp_sent: counter, "frames";
+    igmp_send_failures: counter, "frames";
+    igmp_malformed: counter, "messages";
     next_sequence: gauge, "";
 }
 
@@ -276,6 +281,11 @@ impl FeedCounters {
             .set(source.skipped_frames + source.bad_records);
         self.other_destinations.set(source.other_destinations);
         self.truncated_datagrams.set(source.truncated);
+        self.igmp_queries.set(source.igmp.queries);
+        self.igmp_other_queries.set(source.igmp.other_queries);
+        self.igmp_sent.set(source.igmp.sent);
+        self.igmp_send_failures.set(source.igmp.send_failures);
+        self.igmp_malformed.set(source.igmp.malformed);
         self.next_sequence.set(feed.session.next_sequence());
         for (t, c) in &self.by_type {
             c.set(f.by_type[*t as usize]);

@@ -9,13 +9,21 @@
 //! stops delivering), so a finite replay ends after an idle period with no packets
 //! once some have arrived ([`DpdkSource::end_after_idle`]); a live feed ends at the
 //! MoldUDP64 end of session or on a signal, as with the other live sources.
+//!
+//! With [`DpdkSourceConfig::igmp`], the source also joins the feed's multicast groups
+//! on the port ([`crate::igmp`]): a DPDK port has no kernel to do it. The loop then
+//! compares the clock with the next IGMP deadline once a burst, hands IGMP frames
+//! (found among the frames that hold no UDP datagram) to the membership, and sends
+//! reports through the port's TX queue when they are due; the leave goes out when the
+//! source is dropped.
 
 use std::time::{Duration, Instant};
 
-use hotpath_hw::dpdk::{DpdkError, Eal, Port, PortConfig, PortStats, RxQueue};
+use hotpath_hw::dpdk::{DpdkError, Eal, Port, PortConfig, PortStats, RxQueue, TxQueue};
 
 use super::{Lines, NicReader, NicStats, PacketSource, RxMeta, SourceError, SourceStats};
-use crate::net::parse_udp_frame;
+use crate::igmp::{IgmpConfig, Membership};
+use crate::net::{parse_udp_frame, FrameError, IPPROTO_IGMP};
 
 /// What `hotpath feed --source dpdk` and `hotpath replay --dpdk` open.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +37,9 @@ pub struct DpdkSourceConfig {
     pub port_cfg: PortConfig,
     /// End after this long without a packet once packets have arrived (finite replays).
     pub end_after_idle: Option<Duration>,
+    /// Join these multicast groups on the port with IGMP (`None`: the network delivers
+    /// the feed without joins, or the port is a replay).
+    pub igmp: Option<IgmpConfig>,
 }
 
 impl DpdkSourceConfig {
@@ -39,6 +50,7 @@ impl DpdkSourceConfig {
             port: None,
             port_cfg: PortConfig::default(),
             end_after_idle: None,
+            igmp: None,
         }
     }
 }
@@ -51,6 +63,13 @@ pub struct DpdkSource {
     stats: SourceStats,
     end_after_idle: Option<Duration>,
     last_packet: Option<Instant>,
+    igmp: Option<Igmp>,
+}
+
+/// The port's group membership and the queue its reports leave by.
+struct Igmp {
+    membership: Membership,
+    tx: TxQueue,
 }
 
 impl DpdkSource {
@@ -64,11 +83,38 @@ impl DpdkSource {
             Some(p) => eal.port_by_name(p)?,
             None => eal.port_by_name("0")?,
         };
-        Self::on_port(
+        let mut src = Self::on_port(
             Port::open(eal, id, &cfg.port_cfg)?,
             lines,
             cfg.end_after_idle,
-        )
+        )?;
+        if let Some(igmp) = &cfg.igmp {
+            src.join(igmp)?;
+        }
+        Ok(src)
+    }
+
+    /// Joins `cfg`'s groups on the port: the first reports go out at the next poll.
+    pub fn join(&mut self, cfg: &IgmpConfig) -> Result<(), DpdkError> {
+        let mac = self.port.mac_address()?;
+        let (id, name) = (self.port.id(), self.port.name().to_owned());
+        let refused = |step: &'static str, msg: String| DpdkError::Port {
+            port: id,
+            name: name.clone(),
+            step,
+            code: -22,
+            msg,
+        };
+        let tx = self
+            .port
+            .tx_queue()
+            .ok_or_else(|| refused("taking the TX queue", "already joined".into()))?;
+        let now = hotpath_shm::clock::monotonic_ns();
+        let seed = u64::from(u32::from(cfg.ip)) ^ u64::from(id);
+        let membership =
+            Membership::new(cfg, mac, now, seed).map_err(|msg| refused("IGMP membership", msg))?;
+        self.igmp = Some(Igmp { membership, tx });
+        Ok(())
     }
 
     /// A source over an opened port (its RX queue 0).
@@ -87,6 +133,7 @@ impl DpdkSource {
             stats: SourceStats::default(),
             end_after_idle,
             last_packet: None,
+            igmp: None,
         })
     }
 
@@ -110,7 +157,12 @@ impl DpdkSource {
 impl PacketSource for DpdkSource {
     fn recv_burst(&mut self, sink: &mut dyn FnMut(&[u8], RxMeta)) -> Result<usize, SourceError> {
         let now_ns = hotpath_shm::clock::monotonic_ns();
-        let (lines, stats) = (&self.lines, &mut self.stats);
+        if let Some(Igmp { membership, tx }) = &mut self.igmp {
+            if now_ns >= membership.next_due_ns() {
+                membership.poll(now_ns, |f| tx.send(f));
+            }
+        }
+        let (lines, stats, igmp) = (&self.lines, &mut self.stats, &mut self.igmp);
         let n = self.rx.rx_burst(|frame| match parse_udp_frame(frame) {
             Ok(d) => match lines.classify(d.dst) {
                 Some(line) => {
@@ -130,6 +182,9 @@ impl PacketSource for DpdkSource {
             Err(e) => {
                 stats.skipped_frames += 1;
                 stats.skipped_by_reason[e.index()] += 1;
+                if let (FrameError::NotUdp(IPPROTO_IGMP), Some(g)) = (e, igmp.as_mut()) {
+                    g.membership.on_frame(frame, now_ns);
+                }
             }
         });
         if let Some(idle) = self.end_after_idle {
@@ -152,6 +207,9 @@ impl PacketSource for DpdkSource {
     fn stats(&self) -> SourceStats {
         let mut s = self.stats.clone();
         s.truncated = self.rx.multi_segment();
+        if let Some(g) = &self.igmp {
+            s.igmp = g.membership.stats();
+        }
         s
     }
 
@@ -162,15 +220,36 @@ impl PacketSource for DpdkSource {
 
     fn describe(&self) -> String {
         format!(
-            "dpdk port {} ({}, driver {}){}",
+            "dpdk port {} ({}, driver {}){}{}",
             self.port.id(),
             self.port.name(),
             self.port.driver(),
             match self.end_after_idle {
                 Some(d) => format!(", ends after {} ms idle", d.as_millis()),
                 None => String::new(),
+            },
+            match &self.igmp {
+                Some(g) => format!(
+                    ", joins {} with IGMP",
+                    g.membership
+                        .groups()
+                        .iter()
+                        .map(|g| g.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                None => String::new(),
             }
         )
+    }
+}
+
+impl Drop for DpdkSource {
+    /// Leaves the groups before the port closes.
+    fn drop(&mut self) {
+        if let Some(Igmp { membership, tx }) = &mut self.igmp {
+            membership.leave(hotpath_shm::clock::monotonic_ns(), |f| tx.send(f));
+        }
     }
 }
 

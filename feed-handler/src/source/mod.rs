@@ -71,6 +71,8 @@ pub struct SourceStats {
     pub truncated: u64,
     /// Capture records that could not be parsed (the rest of the file is dropped).
     pub bad_records: u64,
+    /// IGMP membership on a kernel-bypass port (queries heard, reports sent).
+    pub igmp: crate::igmp::IgmpStats,
 }
 
 impl SourceStats {
@@ -85,6 +87,7 @@ impl SourceStats {
             other_destinations,
             truncated,
             bad_records,
+            igmp,
         } = other;
         self.packets += packets;
         self.bytes += bytes;
@@ -95,6 +98,7 @@ impl SourceStats {
         self.other_destinations += other_destinations;
         self.truncated += truncated;
         self.bad_records += bad_records;
+        self.igmp.add(igmp);
     }
 }
 

@@ -59,3 +59,101 @@ impl Drop for Veth {
         let _ = Command::new("ip").args(["link", "del", &self.tx]).status();
     }
 }
+
+/// A Linux bridge made for one test, deleted when dropped: an IGMP-snooping switch
+/// that is its own querier, with short timers (a general query every second, answers
+/// within 0.5 s, a membership forgotten 4 s after its last report).
+pub struct SnoopingBridge {
+    pub name: String,
+}
+
+impl SnoopingBridge {
+    pub fn new(tag: u8) -> SnoopingBridge {
+        let id = std::process::id() % 100_000;
+        let b = SnoopingBridge {
+            name: format!("hp{tag}b{id}"),
+        };
+        // Intervals in hundredths of a second. The querier is switched on after they
+        // are set: switching it on starts a wait of one query response interval
+        // before the bridge trusts its snooping table (and floods until then), and in
+        // the same command that wait is the default 10 s.
+        ip(&[
+            "link",
+            "add",
+            &b.name,
+            "type",
+            "bridge",
+            "mcast_snooping",
+            "1",
+            "mcast_query_interval",
+            "100",
+            "mcast_query_response_interval",
+            "50",
+            "mcast_startup_query_interval",
+            "50",
+            "mcast_membership_interval",
+            "400",
+        ]);
+        ip(&[
+            "link",
+            "set",
+            &b.name,
+            "type",
+            "bridge",
+            "mcast_querier",
+            "1",
+        ]);
+        ip(&["link", "set", &b.name, "up"]);
+        b
+    }
+
+    /// Makes `port` a port of the bridge. With `flood` false, multicast reaches it
+    /// only for the groups a host behind it has joined (and a leave takes effect at
+    /// once), as on a switch port where flooding of unknown multicast is off.
+    pub fn attach(&self, port: &str, flood: bool) {
+        ip(&["link", "set", port, "master", &self.name]);
+        ip(&["link", "set", port, "up"]);
+        if !flood {
+            bridge(&[
+                "link",
+                "set",
+                "dev",
+                port,
+                "mcast_flood",
+                "off",
+                "fastleave",
+                "on",
+            ]);
+        }
+    }
+
+    /// Whether the bridge forwards `group` to `port` (its snooping table, `bridge mdb`).
+    pub fn has_member(&self, port: &str, group: Ipv4Addr) -> bool {
+        let out = bridge(&["mdb", "show", "dev", &self.name]);
+        let (p, g) = (format!("port {port} "), format!("grp {group} "));
+        out.lines().any(|l| l.contains(&p) && l.contains(&g))
+    }
+}
+
+impl Drop for SnoopingBridge {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.name])
+            .status();
+    }
+}
+
+/// Runs `bridge ARGS` (iproute2), failing the test with its error output; its output.
+fn bridge(args: &[&str]) -> String {
+    let out = Command::new("bridge")
+        .args(args)
+        .output()
+        .expect("run `bridge` (Debian package iproute2)");
+    assert!(
+        out.status.success(),
+        "bridge {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
