@@ -3,8 +3,9 @@
 //! million packets arrives complete, every sequence once, nothing missed by the port.
 //! Live, on `net_af_packet` (loopback), `net_af_xdp` (a veth pair made for the test)
 //! and `net_tap`: a generated day sent as UDP feeds the handler every sequence once.
-//! After warm-up the source allocates nothing. One EAL per process: every test here
-//! shares it.
+//! After warm-up the source allocates nothing, also while it answers the IGMP queries
+//! among its packets (a `net_pcap` port whose TX capture holds the reports). One EAL
+//! per process: every test here shares it.
 #![cfg(feature = "dpdk")]
 
 use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
@@ -194,6 +195,130 @@ fn the_dpdk_source_allocates_nothing_after_warm_up() {
     assert!(feed.session.is_finished());
     assert_eq!(allocations, 0, "allocations after warm-up");
     assert_eq!(src.port_stats().imissed, 0);
+}
+
+/// An IGMP message in a frame as a querier sends it: Ethernet to 01:00:5e:00:00:01,
+/// IPv4 with the router alert option, the IGMP checksum filled in (or spoilt).
+fn igmp_frame(igmp: &[u8], good_checksum: bool) -> Vec<u8> {
+    use hotpath_feed::net::internet_checksum;
+    let mut m = igmp.to_vec();
+    let c = internet_checksum(&m) ^ u16::from(!good_checksum);
+    m[2..4].copy_from_slice(&c.to_be_bytes());
+    let mut f = vec![
+        0x01, 0x00, 0x5e, 0, 0, 1, 0x02, 0, 0, 0, 0, 0x99, 0x08, 0x00,
+    ];
+    let mut ip = [0u8; 24];
+    ip[0] = 0x46;
+    ip[2..4].copy_from_slice(&((24 + m.len()) as u16).to_be_bytes());
+    ip[8] = 1;
+    ip[9] = 2;
+    ip[12..16].copy_from_slice(&[10, 0, 0, 254]);
+    ip[16..20].copy_from_slice(&[224, 0, 0, 1]);
+    ip[20..24].copy_from_slice(&[0x94, 0x04, 0, 0]);
+    let c = internet_checksum(&ip);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    f.extend_from_slice(&ip);
+    f.extend_from_slice(&m);
+    f
+}
+
+#[test]
+fn a_port_that_joins_answers_the_queries_in_its_traffic_without_allocating() {
+    use hotpath_feed::igmp::{IgmpConfig, Version};
+    use pcap_file::pcap::{PcapPacket, PcapReader, PcapWriter};
+    const MESSAGES: u64 = 200_000;
+    const QUERY_EVERY: usize = 5_000;
+    let (eal, _g) = eal();
+    let dir = tempfile::tempdir().unwrap();
+    let day = dir.path().join("day.pcap");
+    let packets = write_day(&day, MESSAGES, 17, 200) as usize;
+    // The day with queries among its packets: a version 3 general query with a
+    // maximum response time of 0 (answer at once) every QUERY_EVERY packets, and after
+    // the first two, a query about another group and one with a bad checksum.
+    let general = [0x11, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    let other = [0x11, 0, 0, 0, 239, 9, 9, 9, 0, 0, 0, 0];
+    let rx = dir.path().join("rx.pcap");
+    let mut reader = PcapReader::new(std::fs::File::open(&day).unwrap()).unwrap();
+    let mut writer =
+        PcapWriter::with_header(std::fs::File::create(&rx).unwrap(), reader.header()).unwrap();
+    let mut queries = 0;
+    let mut i = 0;
+    while let Some(p) = reader.next_packet() {
+        let p = p.unwrap();
+        if i > 0 && i % QUERY_EVERY == 0 {
+            let mut put = |f: Vec<u8>| {
+                writer
+                    .write_packet(&PcapPacket::new(p.timestamp, f.len() as u32, &f))
+                    .unwrap();
+            };
+            put(igmp_frame(&general, true));
+            queries += 1;
+            if queries == 2 {
+                put(igmp_frame(&other, true));
+                put(igmp_frame(&general, false));
+            }
+        }
+        writer.write_packet(&p).unwrap();
+        i += 1;
+    }
+    drop(writer);
+    assert_eq!(i, packets);
+    let tx = dir.path().join("tx.pcap");
+    let id = eal
+        .probe(&format!(
+            "net_pcap17,rx_pcap={},tx_pcap={}",
+            rx.display(),
+            tx.display()
+        ))
+        .expect("probe");
+    let port = Port::open(eal, id, &PortConfig::default()).expect("open port");
+    let mut src =
+        DpdkSource::on_port(port, Lines::default(), Some(Duration::from_millis(300))).unwrap();
+    let group = Ipv4Addr::new(239, 1, 1, 1);
+    src.join(&IgmpConfig {
+        version: Version::V3,
+        ip: Ipv4Addr::new(10, 0, 0, 7),
+        vlan: None,
+        groups: vec![group],
+    })
+    .unwrap();
+    let mut feed = Feed::new(&FeedConfig::default(), NullSink).unwrap();
+    while feed.core.stats.messages < MESSAGES / 10 {
+        feed.pump(&mut src).unwrap();
+    }
+    let mut end = None;
+    let allocations = ALLOC.allocations_in(|| loop {
+        if let Err(e) = feed.pump(&mut src) {
+            end = Some(e);
+            break;
+        }
+    });
+    assert!(matches!(end, Some(SourceError::End)), "{end:?}");
+    assert_eq!(feed.core.stats.messages, MESSAGES);
+    assert_eq!(allocations, 0, "allocations after warm-up");
+    let igmp = src.stats().igmp;
+    assert_eq!(igmp.queries, queries);
+    assert_eq!((igmp.other_queries, igmp.malformed), (1, 1));
+    assert_eq!(igmp.send_failures, 0);
+    drop(src); // the leave; the port closes and its TX capture is written
+               // What the port sent: the join (twice if the replay took a second), an answer to
+               // each query, the leave; every one a version 3 report about our group.
+    let mut reader = PcapReader::new(std::fs::File::open(&tx).unwrap()).unwrap();
+    let mut records = Vec::new();
+    while let Some(p) = reader.next_packet() {
+        let p = p.unwrap();
+        let ip = hotpath_feed::net::parse_ipv4_frame(&p.data).unwrap();
+        assert_eq!((ip.protocol, ip.dst), (2, Ipv4Addr::new(224, 0, 0, 22)));
+        let m = ip.payload;
+        assert_eq!((m[0], u16::from_be_bytes([m[6], m[7]])), (0x22, 1));
+        assert_eq!(&m[12..16], &group.octets());
+        records.push(m[8]);
+    }
+    let joins = records.iter().take_while(|&&r| r == 4).count();
+    assert!((1..=2).contains(&joins), "{records:?}");
+    let answers = &records[joins..records.len() - 1];
+    assert_eq!(answers, vec![2; queries as usize], "{records:?}");
+    assert_eq!(records.last(), Some(&3), "the leave: {records:?}");
 }
 
 /// The MoldUDP64 payloads of a generated day of `messages` messages, in order.
