@@ -2,10 +2,9 @@
 //! `hotpath feed --source dpdk --dpdk`). Built with feature `dpdk`; without it, these
 //! options fail with how to get a DPDK-enabled binary.
 
+use std::net::Ipv4Addr;
 use std::path::Path;
 use std::time::Duration;
-
-use std::net::Ipv4Addr;
 
 use hotpath_feed::igmp::{IgmpConfig, Version};
 use hotpath_feed::source::{Lines, PacketSource};

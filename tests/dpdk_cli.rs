@@ -205,7 +205,6 @@ fn the_rx_queue_is_sized_from_the_source_and_a_small_one_is_named() {
 fn feed_on_af_packet_takes_lines_a_and_b_and_recovers_gaps_from_the_request_server() {
     let _cores = shared_cores();
     use hotpath_hw::discipline::{has_capability, CAP_NET_ADMIN, CAP_NET_RAW};
-    use std::process::Stdio;
     let dir = tempfile::tempdir().unwrap();
     let pcap = dir.path().join("day.pcap");
     const MESSAGES: u64 = 200_000;
@@ -231,12 +230,7 @@ fn feed_on_af_packet_takes_lines_a_and_b_and_recovers_gaps_from_the_request_serv
         assert!(String::from_utf8_lossy(&out.stderr).contains("net_af_packet0"));
         return;
     }
-    let mut feed = common::Killed(
-        feed.stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
+    let mut feed = common::Killed::quiet(&mut feed);
     let counters = shm_root.join("ab").join("feed.counters");
     let end = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while !counters.exists() {
@@ -250,19 +244,9 @@ fn feed_on_af_packet_takes_lines_a_and_b_and_recovers_gaps_from_the_request_serv
         .args(["--rate", "20000", "--drop", "0.05", "--seed", "3"])
         .args(["--serve-requests", &request, "--linger-ms", "1500"])
         .arg(&pcap));
-    let end = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let status = loop {
-        if let Some(st) = feed.0.try_wait().unwrap() {
-            break st;
-        }
-        assert!(
-            std::time::Instant::now() < end,
-            "the feed never saw the end of session; sender: {sender:?}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    };
-    let mut err = String::new();
-    std::io::Read::read_to_string(&mut feed.0.stderr.take().unwrap(), &mut err).unwrap();
+    let (status, err) = feed.finish(std::time::Duration::from_secs(30), || {
+        format!("the feed never saw the end of session; sender: {sender:?}")
+    });
     assert!(status.success(), "{err}\nsender: {sender:?}");
     assert!(
         err.contains("dpdk port 0 (net_af_packet0, driver net_af_packet)"),
@@ -358,7 +342,6 @@ fn feed_on_two_ports_takes_line_a_from_one_and_line_b_from_the_other() {
 fn a_dpdk_port_joins_its_group_on_a_snooping_switch_answers_its_queries_and_leaves() {
     let _cores = shared_cores();
     use hotpath_hw::discipline::{has_capability, CAP_NET_ADMIN, CAP_NET_RAW};
-    use std::process::Stdio;
     use std::time::{Duration, Instant};
     // A Linux bridge with IGMP snooping stands in for the exchange's switch: it is the
     // querier (a general query every second) and forwards the feed's group to the
@@ -400,12 +383,7 @@ fn a_dpdk_port_joins_its_group_on_a_snooping_switch_answers_its_queries_and_leav
         return;
     }
     assert!(!bridge.has_member(&dpdk_side.tx, group));
-    let mut feed = common::Killed(
-        feed.stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
+    let mut feed = common::Killed::quiet(&mut feed);
     let end = Instant::now() + Duration::from_secs(30);
     while !bridge.has_member(&dpdk_side.tx, group) {
         assert!(
@@ -418,20 +396,13 @@ fn a_dpdk_port_joins_its_group_on_a_snooping_switch_answers_its_queries_and_leav
         .args(["send", "--to", &format!("{group}:{port}")])
         .args(["--iface", &sender_side.tx, "--rate", "2000"])
         .arg(&pcap));
-    let end = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(st) = feed.0.try_wait().unwrap() {
-            break st;
-        }
-        if Instant::now() >= end {
-            let snap = common::stat_snapshot(EXE, env);
-            panic!(
-                "the feed never saw the end of session (the switch stopped forwarding?); sender: {sender:?}; member: {}; counters: {snap}",
-                bridge.has_member(&dpdk_side.tx, group)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let (status, err) = feed.finish(Duration::from_secs(20), || {
+        format!(
+            "the feed never saw the end of session (the switch stopped forwarding?); sender: {sender:?}; member: {}; counters: {}",
+            bridge.has_member(&dpdk_side.tx, group),
+            common::stat_snapshot(EXE, env)
+        )
+    });
     // The leave: the switch forgets the port at once (well before the 4 s a lapsed
     // membership would take; the last answer was at most 1.5 s ago).
     let left = Instant::now();
@@ -442,8 +413,6 @@ fn a_dpdk_port_joins_its_group_on_a_snooping_switch_answers_its_queries_and_leav
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    let mut err = String::new();
-    std::io::Read::read_to_string(&mut feed.0.stderr.take().unwrap(), &mut err).unwrap();
     assert!(status.success(), "{err}");
     assert!(err.contains(&format!("joins {group} with IGMP")), "{err}");
     let snap = common::stat_snapshot(EXE, env);
@@ -623,12 +592,7 @@ fn the_port_counters_move_while_the_feed_thread_spins_under_sched_fifo() {
         feed.args(["--fifo", "1"]);
     } // else (no SCHED_FIFO to be had): the same run, pinned and spinning
 
-    let mut feed = common::Killed(
-        feed.stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
+    let mut feed = common::Killed::quiet(&mut feed);
     // The replay never ends (infinite_rx): poll the counters until they move.
     let counters = shm_root.join("fifo").join("feed.counters");
     let end = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -640,9 +604,7 @@ fn the_port_counters_move_while_the_feed_thread_spins_under_sched_fifo() {
         );
         std::thread::sleep(std::time::Duration::from_millis(100));
         if let Some(status) = feed.0.try_wait().unwrap() {
-            let mut err = String::new();
-            std::io::Read::read_to_string(&mut feed.0.stderr.take().unwrap(), &mut err).unwrap();
-            panic!("the feed ended ({status}): {err}");
+            panic!("the feed ended ({status}): {}", feed.stderr());
         }
         if counters.exists() {
             let snap = common::stat_snapshot(EXE, env);

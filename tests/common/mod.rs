@@ -6,6 +6,47 @@ use serde_json::Value;
 /// A child process killed (and reaped) when dropped, so a failing test leaves none.
 pub struct Killed(pub std::process::Child);
 
+impl Killed {
+    /// Spawns `cmd` with its output discarded and its error output kept.
+    pub fn quiet(cmd: &mut std::process::Command) -> Killed {
+        use std::process::Stdio;
+        Killed(
+            cmd.stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn"),
+        )
+    }
+
+    /// What it wrote to its error output (read to the end: call once it has exited).
+    pub fn stderr(&mut self) -> String {
+        let mut err = String::new();
+        if let Some(mut e) = self.0.stderr.take() {
+            std::io::Read::read_to_string(&mut e, &mut err).unwrap();
+        }
+        err
+    }
+
+    /// Waits for it to exit, at most `limit`, then panics with `why()`; its exit
+    /// status and error output.
+    pub fn finish(
+        &mut self,
+        limit: std::time::Duration,
+        why: impl FnOnce() -> String,
+    ) -> (std::process::ExitStatus, String) {
+        let end = std::time::Instant::now() + limit;
+        loop {
+            if let Some(status) = self.0.try_wait().unwrap() {
+                return (status, self.stderr());
+            }
+            if std::time::Instant::now() >= end {
+                panic!("{}", why());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
 impl Drop for Killed {
     fn drop(&mut self) {
         let _ = self.0.kill();

@@ -7,16 +7,27 @@ use std::process::Command;
 
 /// Runs `ip ARGS` (iproute2), failing the test with its error output.
 pub fn ip(args: &[&str]) {
-    let out = Command::new("ip")
+    iproute2("ip", args);
+}
+
+/// Runs `bridge ARGS` (iproute2), failing the test with its error output; its output.
+fn bridge(args: &[&str]) -> String {
+    iproute2("bridge", args)
+}
+
+/// Runs an iproute2 `tool`, failing the test with its error output; its output.
+fn iproute2(tool: &str, args: &[&str]) -> String {
+    let out = Command::new(tool)
         .args(args)
         .output()
-        .expect("run `ip` (Debian package iproute2)");
+        .unwrap_or_else(|e| panic!("run `{tool}` (Debian package iproute2): {e}"));
     assert!(
         out.status.success(),
-        "ip {}: {}",
+        "{tool} {}: {}",
         args.join(" "),
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// This process's own link-local address for a test interface (unique per test run).
@@ -141,19 +152,4 @@ impl Drop for SnoopingBridge {
             .args(["link", "del", &self.name])
             .status();
     }
-}
-
-/// Runs `bridge ARGS` (iproute2), failing the test with its error output; its output.
-fn bridge(args: &[&str]) -> String {
-    let out = Command::new("bridge")
-        .args(args)
-        .output()
-        .expect("run `bridge` (Debian package iproute2)");
-    assert!(
-        out.status.success(),
-        "bridge {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
