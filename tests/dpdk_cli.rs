@@ -1,7 +1,8 @@
 //! DPDK from the command line: `hotpath replay --dpdk` (the real MoldUDP64 capture
 //! through a `net_pcap` vdev gives the same summary as the pcap-file replay) and
 //! `hotpath feed --source dpdk` (a generated day through a vdev, counted by `hotpath
-//! stat` down to the port's own counters). Without feature `dpdk`, the options say
+//! stat` down to the port's own counters; joining the lines' groups with IGMP, behind
+//! a snooping bridge and on two ports). Without feature `dpdk`, the options say
 //! how to get a DPDK-enabled binary.
 
 #[cfg(feature = "dpdk")]
@@ -430,6 +431,60 @@ fn a_dpdk_port_joins_its_group_on_a_snooping_switch_answers_its_queries_and_leav
         counter("igmp_sent")
     );
     assert_eq!(counter("igmp_send_failures") + counter("igmp_malformed"), 0);
+}
+
+#[cfg(feature = "dpdk")]
+#[test]
+fn each_port_joins_both_lines_groups_from_its_own_address() {
+    let _cores = shared_cores();
+    // Two net_pcap ports whose TX goes to a capture of its own: what each port sent,
+    // read back by tshark.
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("day.pcap");
+    generate(&pcap, 20_000, 12);
+    let tx = |k: u8| dir.path().join(format!("tx{k}.pcap"));
+    let eal = format!(
+        "{EAL} --vdev=net_pcap0,rx_pcap={p},tx_pcap={} --vdev=net_pcap1,rx_pcap={p},tx_pcap={}",
+        tx(0).display(),
+        tx(1).display(),
+        p = pcap.display()
+    );
+    let shm_root = dir.path().join("shm");
+    let out = ok(Command::new(EXE)
+        .env("HOTPATH_SHM_ROOT", &shm_root)
+        .env("HOTPATH_INSTANCE", "join2")
+        .args(["feed", "--source"])
+        .arg(
+            "dpdk:net_pcap0,net_pcap1?a=239.1.1.1:26477&b=239.1.1.2:26477\
+             &igmp=v2&ip=10.0.0.1,10.0.0.2&vlan=141",
+        )
+        .args(["--dpdk", &eal, "--until-end-of-session"]));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.matches("joins 239.1.1.1, 239.1.1.2 with IGMP").count() == 2,
+        "{err}"
+    );
+    for (k, ip) in [(0, "10.0.0.1"), (1, "10.0.0.2")] {
+        let fields = ok(Command::new("tshark")
+            .arg("-r")
+            .arg(tx(k))
+            .args(["-T", "fields", "-E", "separator=,"])
+            .args(["-e", "vlan.id", "-e", "ip.src", "-e", "ip.dst"])
+            .args(["-e", "igmp.type", "-e", "igmp.maddr"]));
+        let rows: Vec<String> = String::from_utf8_lossy(&fields.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        // A report of each group (a second round if the replay lasted a second), then a
+        // leave of each.
+        let report = |g: &str| format!("141,{ip},{g},0x16,{g}");
+        let leave = |g: &str| format!("141,{ip},224.0.0.2,0x17,{g}");
+        let (g1, g2) = ("239.1.1.1", "239.1.1.2");
+        let n = rows.len();
+        assert!(n == 4 || n == 6, "port {k}: {rows:?}");
+        assert_eq!(rows[..2], [report(g1), report(g2)], "port {k}");
+        assert_eq!(rows[n - 2..], [leave(g1), leave(g2)], "port {k}");
+    }
 }
 
 #[cfg(feature = "dpdk")]
