@@ -292,8 +292,10 @@ struct PortInner {
 // (other threads bypass them and use the thread-safe ring), which makes pools safe to
 // use from any thread, and each RX queue is handed out once (RxQueue is Send, not Sync).
 unsafe impl Send for PortInner {}
-// SAFETY: shared access only reads the id and name and calls rte_eth_stats_get and
-// rte_mempool_in_use_count, which DPDK allows from any thread.
+// SAFETY: shared access only reads the id and name and calls rte_eth_stats_get,
+// rte_mempool_in_use_count and (TxQueue) mbuf allocation from the first pool, which
+// DPDK allows from any thread (a pool's ring is multi-producer, multi-consumer; each
+// lcore cache belongs to its lcore's one thread).
 unsafe impl Sync for PortInner {}
 
 impl Port {
@@ -526,8 +528,9 @@ impl PortInner {
 
 impl Drop for PortInner {
     fn drop(&mut self) {
-        // SAFETY: the port was configured by us and nothing polls it any more (every
-        // RxQueue holds this Arc); stop and close it before its pools go.
+        // SAFETY: the port was configured by us and nothing polls or sends on it any
+        // more (every RxQueue and TxQueue holds this Arc); stop and close it before its
+        // pools go.
         unsafe {
             sys::rte_eth_dev_stop(self.id);
             sys::rte_eth_dev_close(self.id);
