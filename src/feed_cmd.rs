@@ -829,6 +829,7 @@ pub fn feed_cmd(shm: &ShmArgs, args: &FeedArgs) -> CmdResult {
         }
         idle.idle(n + answers);
     }
+    src.close(); // a DPDK port leaves its groups: counted in the last publish
     counters.publish(&feed, &src.stats(), hotpath_shm::clock::monotonic_ns());
     let f = &feed.core.stats;
     let s = feed.session.stats();

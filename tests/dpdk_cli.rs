@@ -464,6 +464,7 @@ fn each_port_joins_both_lines_groups_from_its_own_address() {
         err.matches("joins 239.1.1.1, 239.1.1.2 with IGMP").count() == 2,
         "{err}"
     );
+    let mut frames = 0;
     for (k, ip) in [(0, "10.0.0.1"), (1, "10.0.0.2")] {
         let fields = ok(Command::new("tshark")
             .arg("-r")
@@ -484,7 +485,14 @@ fn each_port_joins_both_lines_groups_from_its_own_address() {
         assert!(n == 4 || n == 6, "port {k}: {rows:?}");
         assert_eq!(rows[..2], [report(g1), report(g2)], "port {k}");
         assert_eq!(rows[n - 2..], [leave(g1), leave(g2)], "port {k}");
+        frames += n as u64;
     }
+    // The leaves are counted too: the feed closes its source before its last publish.
+    let snap = common::stat_snapshot(EXE, |c| {
+        c.env("HOTPATH_SHM_ROOT", &shm_root)
+            .env("HOTPATH_INSTANCE", "join2");
+    });
+    assert_eq!(common::stat_counter(&snap, "feed", "igmp_sent"), frames);
 }
 
 #[cfg(feature = "dpdk")]

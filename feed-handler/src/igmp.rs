@@ -233,6 +233,7 @@ pub struct Membership {
     older_querier_until: u64,
     rng: Rng,
     stats: IgmpStats,
+    left: bool,
 }
 
 impl Membership {
@@ -270,6 +271,7 @@ impl Membership {
             older_querier_until: 0,
             rng: Rng::new(seed ^ now_ns),
             stats: IgmpStats::default(),
+            left: false,
         })
     }
 
@@ -321,6 +323,9 @@ impl Membership {
             return;
         }
         self.stats.queries += 1;
+        if self.left {
+            return;
+        }
         if q.version < 3 {
             self.older_querier_until = now_ns.saturating_add(OLDER_QUERIER_NS);
         }
@@ -352,8 +357,14 @@ impl Membership {
         }
     }
 
-    /// Leaves every group (the source is closing).
+    /// Whether [`Membership::leave`] has been called.
+    pub fn has_left(&self) -> bool {
+        self.left
+    }
+
+    /// Leaves every group (the source is closing). Nothing is sent after.
     pub fn leave(&mut self, now_ns: u64, mut send: impl FnMut(&[u8]) -> bool) {
+        self.left = true;
         let frames = match self.speaking(now_ns) {
             Version::V2 => &self.v2_leave,
             Version::V3 => &self.v3_leave,
@@ -525,6 +536,8 @@ mod tests {
             assert_eq!(&igmp[4..8], &g.octets());
         }
         assert_eq!(m.stats().sent, 4);
+        assert!(m.has_left());
+        m.on_message(&query(8, 100, [0; 4]), 7 * S);
         assert_eq!(m.next_due_ns(), u64::MAX, "nothing after the leave");
     }
 

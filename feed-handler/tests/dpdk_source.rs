@@ -300,7 +300,10 @@ fn a_port_that_joins_answers_the_queries_in_its_traffic_without_allocating() {
     assert_eq!(igmp.queries, queries);
     assert_eq!((igmp.other_queries, igmp.malformed), (1, 1));
     assert_eq!(igmp.send_failures, 0);
-    drop(src); // the leave; the port closes and its TX capture is written
+    src.close(); // the leave, counted
+    let sent = src.stats().igmp.sent;
+    assert_eq!(sent, igmp.sent + 1, "the leave");
+    drop(src); // the port closes and its TX capture is written
                // What the port sent: the join (twice if the replay took a second), an answer to
                // each query, the leave; every one a version 3 report about our group.
     let mut reader = PcapReader::new(std::fs::File::open(&tx).unwrap()).unwrap();
@@ -316,6 +319,7 @@ fn a_port_that_joins_answers_the_queries_in_its_traffic_without_allocating() {
     }
     let joins = records.iter().take_while(|&&r| r == 4).count();
     assert!((1..=2).contains(&joins), "{records:?}");
+    assert_eq!(records.len() as u64, sent, "every frame counted was sent");
     let answers = &records[joins..records.len() - 1];
     assert_eq!(answers, vec![2; queries as usize], "{records:?}");
     assert_eq!(records.last(), Some(&3), "the leave: {records:?}");

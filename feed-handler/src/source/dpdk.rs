@@ -15,7 +15,7 @@
 //! compares the clock with the next IGMP deadline once a burst, hands IGMP frames
 //! (found among the frames that hold no UDP datagram) to the membership, and sends
 //! reports through the port's TX queue when they are due; the leave goes out when the
-//! source is dropped.
+//! source is closed ([`PacketSource::close`]) or dropped.
 
 use std::time::{Duration, Instant};
 
@@ -213,6 +213,15 @@ impl PacketSource for DpdkSource {
         s
     }
 
+    /// Leaves the joined groups (once; dropping the source closes it too).
+    fn close(&mut self) {
+        if let Some(Igmp { membership, tx }) = &mut self.igmp {
+            if !membership.has_left() {
+                membership.leave(hotpath_shm::clock::monotonic_ns(), |f| tx.send(f));
+            }
+        }
+    }
+
     fn nic_reader(&self) -> Option<NicReader> {
         let reader = self.port.stats_reader();
         Some(Box::new(move || nic_stats_of(reader.stats())))
@@ -245,11 +254,9 @@ impl PacketSource for DpdkSource {
 }
 
 impl Drop for DpdkSource {
-    /// Leaves the groups before the port closes.
+    /// Leaves the groups before the port closes, unless closed already.
     fn drop(&mut self) {
-        if let Some(Igmp { membership, tx }) = &mut self.igmp {
-            membership.leave(hotpath_shm::clock::monotonic_ns(), |f| tx.send(f));
-        }
+        self.close();
     }
 }
 

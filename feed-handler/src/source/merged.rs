@@ -62,6 +62,12 @@ impl PacketSource for Merged {
         parts.join(" + ")
     }
 
+    fn close(&mut self) {
+        for p in &mut self.parts {
+            p.close();
+        }
+    }
+
     fn nic_reader(&self) -> Option<NicReader> {
         let readers: Vec<NicReader> = self.parts.iter().filter_map(|p| p.nic_reader()).collect();
         if readers.is_empty() {

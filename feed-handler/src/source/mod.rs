@@ -149,6 +149,11 @@ pub trait PacketSource {
         None
     }
 
+    /// Says goodbye to the network before the source goes (a DPDK port that joined
+    /// groups with IGMP leaves them), so that the last [`Self::stats`] counts it.
+    /// Receiving after it is not expected. Dropping a source closes it too.
+    fn close(&mut self) {}
+
     /// The port's counters now, through a reader made for the call ([`Self::nic_reader`]:
     /// not while another reader is in use, and not for every burst).
     fn nic_stats(&self) -> Option<NicStats> {
