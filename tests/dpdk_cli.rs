@@ -450,9 +450,13 @@ fn each_port_joins_both_lines_groups_from_its_own_address() {
         p = pcap.display()
     );
     let shm_root = dir.path().join("shm");
-    let out = ok(Command::new(EXE)
-        .env("HOTPATH_SHM_ROOT", &shm_root)
-        .env("HOTPATH_INSTANCE", "join2")
+    let env = |c: &mut Command| {
+        c.env("HOTPATH_SHM_ROOT", &shm_root)
+            .env("HOTPATH_INSTANCE", "join2");
+    };
+    let mut feed = Command::new(EXE);
+    env(&mut feed);
+    let out = ok(feed
         .args(["feed", "--source"])
         .arg(
             "dpdk:net_pcap0,net_pcap1?a=239.1.1.1:26477&b=239.1.1.2:26477\
@@ -488,10 +492,7 @@ fn each_port_joins_both_lines_groups_from_its_own_address() {
         frames += n as u64;
     }
     // The leaves are counted too: the feed closes its source before its last publish.
-    let snap = common::stat_snapshot(EXE, |c| {
-        c.env("HOTPATH_SHM_ROOT", &shm_root)
-            .env("HOTPATH_INSTANCE", "join2");
-    });
+    let snap = common::stat_snapshot(EXE, env);
     assert_eq!(common::stat_counter(&snap, "feed", "igmp_sent"), frames);
 }
 
