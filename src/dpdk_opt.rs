@@ -70,6 +70,21 @@ impl IgmpOpts {
         let groups: Vec<Ipv4Addr> = std::iter::once(*a.ip())
             .chain(lines.b.map(|b| *b.ip()).filter(|b| b != a.ip()))
             .collect();
+        // A group is joined for named sources only if every line on it names one.
+        let line_sources = [(Some(a), lines.a_source), (lines.b, lines.b_source)];
+        let any_source = |g: Ipv4Addr| {
+            line_sources
+                .iter()
+                .any(|(l, s)| matches!(l, Some(l) if *l.ip() == g) && s.is_none())
+        };
+        let mut sources: Vec<(Ipv4Addr, Ipv4Addr)> = Vec::new();
+        for (line, source) in line_sources {
+            if let (Some(l), Some(s)) = (line, source) {
+                if !any_source(*l.ip()) && !sources.contains(&(*l.ip(), s)) {
+                    sources.push((*l.ip(), s));
+                }
+            }
+        }
         self.ips
             .iter()
             .map(|&ip| {
@@ -78,6 +93,7 @@ impl IgmpOpts {
                     ip,
                     vlan: self.vlan,
                     groups: groups.clone(),
+                    sources: sources.clone(),
                 };
                 c.validate().map(|()| c)
             })

@@ -520,6 +520,9 @@ pub enum SourceSpec {
     Udp {
         a: SocketAddrV4,
         b: Option<SocketAddrV4>,
+        /// Line A's and B's only sources (source-specific channels).
+        a_source: Option<Ipv4Addr>,
+        b_source: Option<Ipv4Addr>,
         iface: String,
         request: Option<SocketAddrV4>,
     },
@@ -543,6 +546,43 @@ pub enum SourceSpec {
 fn parse_addr(what: &str, v: &str) -> Result<SocketAddrV4, String> {
     v.parse()
         .map_err(|_| format!("--source: {what} `{v}` is not an IPv4 address:port"))
+}
+
+/// A line's source (`a_source=`, `b_source=`): one host's unicast address.
+fn parse_source_addr(key: &str, v: &str) -> Result<Ipv4Addr, String> {
+    match v.parse::<Ipv4Addr>() {
+        Ok(s) if hotpath_hw::net::is_unicast_source(s) => Ok(s),
+        Ok(s) => Err(format!(
+            "--source: {key} {s} cannot be a multicast source (it must be one host's unicast address)"
+        )),
+        Err(_) => Err(format!("--source: {key} `{v}` is not an IPv4 address")),
+    }
+}
+
+/// Checks the lines' sources against their groups: a source needs its line, and two
+/// lines on one group and port are two channels only with two different sources.
+fn check_channels(lines: &Lines) -> Result<(), String> {
+    if lines.a_source.is_some() && lines.a.is_none() {
+        return Err(
+            "--source: a_source= names line A's source: name line A too (a=GROUP:PORT)".into(),
+        );
+    }
+    if lines.b_source.is_some() && lines.b.is_none() {
+        return Err(
+            "--source: b_source= names line B's source: name line B too (b=GROUP:PORT)".into(),
+        );
+    }
+    if let (Some(a), true) = (lines.a, lines.a == lines.b) {
+        match (lines.a_source, lines.b_source) {
+            (Some(x), Some(y)) if x != y => {}
+            _ => {
+                return Err(format!(
+                    "--source: lines A and B are both {a}: they are two lines only as two channels, with two different sources (a_source=, b_source=)"
+                ))
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Parses what follows `dpdk` in a `--source`: `[:PORT[,PORT...]][?a=GROUP:PORT
@@ -592,9 +632,11 @@ fn parse_dpdk_source(rest: &str) -> Result<SourceSpec, String> {
                 })?);
             }
             "vlan" => vlan = Some(count(4094)? as u16),
+            "a_source" => lines.a_source = Some(parse_source_addr(k, v)?),
+            "b_source" => lines.b_source = Some(parse_source_addr(k, v)?),
             other => {
                 return Err(format!(
-                    "--source: unknown option `{other}` (a, b, request, rx_desc, mbufs, igmp, ip, vlan)"
+                    "--source: unknown option `{other}` (a, b, a_source, b_source, request, rx_desc, mbufs, igmp, ip, vlan)"
                 ))
             }
         }
@@ -602,6 +644,7 @@ fn parse_dpdk_source(rest: &str) -> Result<SourceSpec, String> {
     if lines.b.is_some() && lines.a.is_none() {
         return Err("--source dpdk: line B (b=) needs line A (a=) too".into());
     }
+    check_channels(&lines)?;
     if let (Some(d), Some(m)) = (rx_desc, mbufs) {
         if m <= u32::from(d) {
             return Err(format!(
@@ -648,26 +691,35 @@ pub fn parse_source(s: &str) -> Result<SourceSpec, String> {
     if let Some(rest) = s.strip_prefix("udp://") {
         let (addr, query) = rest.split_once('?').unwrap_or((rest, ""));
         let a = parse_addr("group", addr)?;
-        let (mut b, mut iface, mut request) = (None, None, None);
+        let (mut iface, mut request) = (None, None);
+        let mut lines = Lines {
+            a: Some(a),
+            ..Lines::default()
+        };
         for kv in query.split('&').filter(|kv| !kv.is_empty()) {
             let (k, v) = kv
                 .split_once('=')
                 .ok_or_else(|| format!("--source: `{kv}` is not key=value"))?;
             match k {
                 "iface" => iface = Some(v.to_string()),
-                "b" => b = Some(parse_addr("line B", v)?),
+                "b" => lines.b = Some(parse_addr("line B", v)?),
+                "a_source" => lines.a_source = Some(parse_source_addr(k, v)?),
+                "b_source" => lines.b_source = Some(parse_source_addr(k, v)?),
                 "request" => request = Some(parse_addr("request server", v)?),
                 other => {
                     return Err(format!(
-                        "--source: unknown option `{other}` (iface, b, request)"
+                        "--source: unknown option `{other}` (iface, b, a_source, b_source, request)"
                     ))
                 }
             }
         }
         let iface = iface.ok_or("--source: udp:// needs ?iface=NAME (e.g. iface=lo)")?;
+        check_channels(&lines)?;
         return Ok(SourceSpec::Udp {
             a,
-            b,
+            b: lines.b,
+            a_source: lines.a_source,
+            b_source: lines.b_source,
             iface,
             request,
         });
@@ -725,9 +777,18 @@ pub fn feed_cmd(shm: &ShmArgs, args: &FeedArgs) -> CmdResult {
         SourceSpec::Udp {
             a,
             b,
+            a_source,
+            b_source,
             iface,
             request,
-        } => (Box::new(UdpSource::open(*a, *b, iface)?), *request),
+        } => (
+            Box::new(UdpSource::open_channels(
+                (*a, *a_source),
+                b.map(|b| (b, *b_source)),
+                iface,
+            )?),
+            *request,
+        ),
         SourceSpec::Pcap { path, pace } => (
             Box::new(PcapSource::open(path, Lines::default(), *pace)?),
             None,
@@ -862,6 +923,10 @@ pub struct SendArgs {
     /// Interface to send on.
     #[arg(long, default_value = "lo")]
     pub iface: String,
+    /// Send from this source address (one of the host's; default: the interface's),
+    /// as that source's channel (S,G) for a feed that joined it (`a_source=`).
+    #[arg(long)]
+    pub from: Option<Ipv4Addr>,
     /// Packets per second per line (default: as fast as possible).
     #[arg(long)]
     pub rate: Option<u64>,
@@ -900,6 +965,7 @@ pub fn send_cmd(args: &SendArgs) -> CmdResult {
         a: args.to,
         b: args.b,
         iface: args.iface.clone(),
+        from: args.from,
         rate_pps: args.rate,
         faults_a: faults,
         faults_b: Faults {
@@ -1000,6 +1066,8 @@ mod tests {
             SourceSpec::Udp {
                 a: "239.1.1.1:26477".parse().unwrap(),
                 b: Some("239.1.1.2:26478".parse().unwrap()),
+                a_source: None,
+                b_source: None,
                 iface: "lo".into(),
                 request: Some("127.0.0.1:26500".parse().unwrap()),
             }
@@ -1057,7 +1125,8 @@ mod tests {
                 ports: vec!["0".into()],
                 lines: Lines {
                     a: Some(a),
-                    b: Some(b)
+                    b: Some(b),
+                    ..Lines::default()
                 },
                 request: Some(r),
                 rx_desc: Some(4096),
@@ -1071,7 +1140,8 @@ mod tests {
                 ports: Vec::new(),
                 lines: Lines {
                     a: Some(a),
-                    b: None
+                    b: None,
+                    ..Lines::default()
                 },
                 request: None,
                 rx_desc: None,
@@ -1094,6 +1164,7 @@ mod tests {
                 &Lines {
                     a: Some(a),
                     b: Some(b),
+                    ..Lines::default()
                 },
             )
             .unwrap();
@@ -1109,7 +1180,8 @@ mod tests {
                 ports: vec!["0000:3b:00.0".into(), "0000:af:00.0".into()],
                 lines: Lines {
                     a: Some(a),
-                    b: Some(b)
+                    b: Some(b),
+                    ..Lines::default()
                 },
                 request: None,
                 rx_desc: None,
@@ -1162,11 +1234,103 @@ mod tests {
             ),
             ("dpdk?a", "`a` is not key=value"),
             ("dpdkx", "expected"),
+            ("dpdk?a_source=10.0.0.1", "name line A too"),
+            ("dpdk?a=232.1.1.1:1&b_source=10.0.0.1", "name line B too"),
+            (
+                "dpdk?a=232.1.1.1:1&a_source=232.0.0.9",
+                "cannot be a multicast source",
+            ),
+            (
+                "dpdk?a=232.1.1.1:1&a_source=x",
+                "a_source `x` is not an IPv4",
+            ),
+            (
+                "dpdk?a=232.1.1.1:1&a_source=10.0.0.1&igmp=v2&ip=10.0.0.5",
+                "needs version 3",
+            ),
+            ("dpdk?a=232.1.1.1:1&b=232.1.1.1:1", "two different sources"),
+            (
+                "dpdk?a=232.1.1.1:1&b=232.1.1.1:1&a_source=10.0.0.1&b_source=10.0.0.1",
+                "two different sources",
+            ),
+            (
+                "udp://232.1.1.1:1?iface=lo&b_source=10.0.0.1",
+                "name line B too",
+            ),
+            (
+                "udp://232.1.1.1:1?iface=lo&a_source=0.0.0.0",
+                "cannot be a multicast source",
+            ),
+            (
+                "udp://232.1.1.1:1?iface=lo&b=232.1.1.1:1&a_source=10.0.0.1",
+                "two different sources",
+            ),
         ] {
             let e = parse_source(bad).unwrap_err();
             assert!(e.contains(says), "{bad}: {e}");
         }
         assert!(parse_source("dpdk:").unwrap_err().contains("empty"));
+    }
+
+    #[test]
+    fn lines_may_be_source_specific_channels() {
+        let ip = |s: &str| s.parse::<Ipv4Addr>().unwrap();
+        let (g1, g2) = ("232.1.1.1:26477", "232.1.1.2:26477");
+        assert_eq!(
+            parse_source(&format!(
+                "udp://{g1}?iface=lo&b={g1}&a_source=10.0.0.1&b_source=10.0.0.2"
+            ))
+            .unwrap(),
+            SourceSpec::Udp {
+                a: g1.parse().unwrap(),
+                b: Some(g1.parse().unwrap()),
+                a_source: Some(ip("10.0.0.1")),
+                b_source: Some(ip("10.0.0.2")),
+                iface: "lo".into(),
+                request: None,
+            }
+        );
+        // What each port joins with IGMP version 3.
+        let joins = |q: &str| {
+            let Ok(SourceSpec::Dpdk {
+                lines,
+                igmp: Some(igmp),
+                ..
+            }) = parse_source(&format!("dpdk?igmp=v3&ip=10.0.0.5&{q}"))
+            else {
+                panic!("{q} parses");
+            };
+            let c = igmp.configs(1, &lines).unwrap().remove(0);
+            (c.groups, c.sources)
+        };
+        let (a, b, s1, s2) = (
+            ip("232.1.1.1"),
+            ip("232.1.1.2"),
+            ip("10.0.0.1"),
+            ip("10.0.0.2"),
+        );
+        assert_eq!(
+            joins(&format!(
+                "a={g1}&b={g2}&a_source=10.0.0.1&b_source=10.0.0.2"
+            )),
+            (vec![a, b], vec![(a, s1), (b, s2)])
+        );
+        assert_eq!(
+            joins(&format!(
+                "a={g1}&b={g1}&a_source=10.0.0.1&b_source=10.0.0.2"
+            )),
+            (vec![a], vec![(a, s1), (a, s2)]),
+            "one group, two channels"
+        );
+        assert_eq!(
+            joins(&format!("a={g1}&b={g2}&b_source=10.0.0.2")),
+            (vec![a, b], vec![(b, s2)])
+        );
+        // Line B takes the group from any source on another port: so must the join.
+        assert_eq!(
+            joins("a=232.1.1.1:1&b=232.1.1.1:2&a_source=10.0.0.1"),
+            (vec![a], vec![])
+        );
     }
 
     use hotpath_feed::igmp::Version;

@@ -128,6 +128,7 @@ pub fn run(shm: &ShmArgs, args: &RunArgs) -> CmdResult {
                 a: args.group,
                 b: None,
                 iface: "lo".into(),
+                from: None,
                 rate_pps: Some(args.rate),
                 faults_a: Faults {
                     drop: args.drop,

@@ -20,9 +20,17 @@
 //! - on [`Membership::leave`] (the source's end), a leave: version 2 sends one leave per
 //!   group to 224.0.0.2, version 3 one report that changes every group to INCLUDE {}.
 //!
+//! A group may be joined for named sources only (source-specific multicast, RFC 4607:
+//! the channels (S,G) of an exchange that sends from known hosts, as in 232.0.0.0/8).
+//! That needs version 3: the join is ALLOW_NEW_SOURCES {S..}, the answer to a query
+//! MODE_IS_INCLUDE {S..}, the leave BLOCK_OLD_SOURCES {S..}; a group-and-source-specific
+//! query is answered when it names one of the group's sources. In version 2
+//! compatibility (an older querier present) a version 2 report can name no source, so
+//! such a group is reported for any source, as RFC 3376 7.2.1 has it.
+//!
 //! Not done: report suppression (a version 2 host may skip its report when it hears
 //! another host's report for the group; version 3 has none, and reporting anyway is
-//! correct), and source-specific joins (every group is joined for any source).
+//! correct).
 //!
 //! Every frame is built once, at start, into its own buffer: IPv4 with the router
 //! alert option and TTL 1, the IGMP checksum filled in, an 802.1Q tag when the port is
@@ -40,9 +48,12 @@ const V2_REPORT: u8 = 0x16;
 const V2_LEAVE: u8 = 0x17;
 const V3_REPORT: u8 = 0x22;
 /// IGMPv3 group record types (RFC 3376 4.2.12).
+const MODE_IS_INCLUDE: u8 = 1;
 const MODE_IS_EXCLUDE: u8 = 2;
 const CHANGE_TO_INCLUDE: u8 = 3;
 const CHANGE_TO_EXCLUDE: u8 = 4;
+const ALLOW_NEW_SOURCES: u8 = 5;
+const BLOCK_OLD_SOURCES: u8 = 6;
 
 /// All routers (version 2 leaves) and all IGMPv3-capable routers (version 3 reports).
 const ALL_ROUTERS: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 2);
@@ -60,6 +71,8 @@ const OLDER_QUERIER_NS: u64 = (2 * 125 + 10) * 1_000_000_000;
 const V1_MAX_RESPONSE_NS: u64 = 10_000_000_000;
 /// The most groups one port joins (one version 3 report holds them all).
 pub const MAX_GROUPS: usize = 64;
+/// The most sources one group is joined for.
+pub const MAX_SOURCES: usize = 8;
 
 /// Which IGMP the host speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +102,9 @@ pub struct IgmpConfig {
     pub vlan: Option<u16>,
     /// The groups to join (multicast, 1 to [`MAX_GROUPS`], no repeats).
     pub groups: Vec<Ipv4Addr>,
+    /// Channels as (group, source): a group listed here is joined only for its sources
+    /// (at most [`MAX_SOURCES`], version 3); a group not listed, for every source.
+    pub sources: Vec<(Ipv4Addr, Ipv4Addr)>,
 }
 
 impl IgmpConfig {
@@ -122,7 +138,41 @@ impl IgmpConfig {
                 self.vlan.unwrap_or(0)
             ));
         }
+        if !self.sources.is_empty() && self.version == Version::V2 {
+            return Err(
+                "IGMP: joining a group for named sources needs version 3 (igmp=v3); a version 2 report cannot name a source"
+                    .into(),
+            );
+        }
+        for (i, &(g, s)) in self.sources.iter().enumerate() {
+            if !self.groups.contains(&g) {
+                return Err(format!(
+                    "IGMP: source {s} is for group {g}, which is not joined"
+                ));
+            }
+            if !hotpath_hw::net::is_unicast_source(s) {
+                return Err(format!(
+                    "IGMP: {s} cannot be the source of ({s}, {g}): a source is one host's unicast address"
+                ));
+            }
+            if self.sources[..i].contains(&(g, s)) {
+                return Err(format!("IGMP: channel ({s}, {g}) is listed twice"));
+            }
+            if self.sources_of(g).count() > MAX_SOURCES {
+                return Err(format!(
+                    "IGMP: group {g} has more than {MAX_SOURCES} sources"
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// The sources `group` is joined for (none: every source).
+    pub fn sources_of(&self, group: Ipv4Addr) -> impl Iterator<Item = Ipv4Addr> + '_ {
+        self.sources
+            .iter()
+            .filter(move |(g, _)| *g == group)
+            .map(|&(_, s)| s)
     }
 }
 
@@ -135,12 +185,15 @@ pub struct Query {
     pub group: Option<Ipv4Addr>,
     /// Answer within this long.
     pub max_response_ns: u64,
+    /// Sources a version 3 group-and-source-specific query asks about (their addresses
+    /// follow the 12-byte header; 0 for any other query).
+    pub sources: u16,
 }
 
 /// Why an IGMP message was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum IgmpError {
-    #[error("igmp: message of {0} bytes (a query has 8, or at least 12)")]
+    #[error("igmp: message of {0} bytes (a query has 8, or at least 12 and 4 a source)")]
     BadLength(usize),
     #[error("igmp: checksum does not verify")]
     BadChecksum,
@@ -169,11 +222,21 @@ pub fn parse_query(igmp: &[u8]) -> Result<Option<Query>, IgmpError> {
             ((u64::from(c & 0x0f) | 0x10) << (((c >> 4) & 0x07) + 3)) * NS_PER_DS,
         ),
     };
+    let sources = if version == 3 {
+        let n = u16::from_be_bytes([igmp[10], igmp[11]]);
+        if igmp.len() < 12 + 4 * usize::from(n) {
+            return Err(IgmpError::BadLength(igmp.len()));
+        }
+        n
+    } else {
+        0
+    };
     let group = Ipv4Addr::new(igmp[4], igmp[5], igmp[6], igmp[7]);
     Ok(Some(Query {
         version,
         group: (!group.is_unspecified()).then_some(group),
         max_response_ns,
+        sources,
     }))
 }
 
@@ -218,6 +281,8 @@ type Frames = Vec<Vec<u8>>;
 #[derive(Debug)]
 pub struct Membership {
     groups: Vec<Ipv4Addr>,
+    /// (group, source) channels; a group without any is joined for every source.
+    sources: Vec<(Ipv4Addr, Ipv4Addr)>,
     version: Version,
     v2_report: Frames,
     v2_leave: Frames,
@@ -248,9 +313,22 @@ impl Membership {
     ) -> Result<Membership, String> {
         cfg.validate()?;
         let frame = |dst: Ipv4Addr, igmp: &[u8]| build_frame(cfg, mac, dst, igmp);
-        let v3 = |record: u8| vec![frame(ALL_V3_ROUTERS, &v3_report(record, &cfg.groups))];
+        // One record a group: `any` for a group joined for every source, `named` with
+        // its sources for a channel's group.
+        let v3 = |any: u8, named: u8| {
+            let records: Vec<(u8, Ipv4Addr, Vec<Ipv4Addr>)> = cfg
+                .groups
+                .iter()
+                .map(|&g| {
+                    let s: Vec<Ipv4Addr> = cfg.sources_of(g).collect();
+                    (if s.is_empty() { any } else { named }, g, s)
+                })
+                .collect();
+            vec![frame(ALL_V3_ROUTERS, &v3_report(&records))]
+        };
         Ok(Membership {
             groups: cfg.groups.clone(),
+            sources: cfg.sources.clone(),
             version: cfg.version,
             v2_report: cfg
                 .groups
@@ -262,9 +340,9 @@ impl Membership {
                 .iter()
                 .map(|&g| frame(ALL_ROUTERS, &v2_message(V2_LEAVE, g)))
                 .collect(),
-            v3_join: v3(CHANGE_TO_EXCLUDE),
-            v3_current: v3(MODE_IS_EXCLUDE),
-            v3_leave: v3(CHANGE_TO_INCLUDE),
+            v3_join: v3(CHANGE_TO_EXCLUDE, ALLOW_NEW_SOURCES),
+            v3_current: v3(MODE_IS_EXCLUDE, MODE_IS_INCLUDE),
+            v3_leave: v3(CHANGE_TO_INCLUDE, BLOCK_OLD_SOURCES),
             unsolicited_left: UNSOLICITED_REPORTS,
             unsolicited_at: now_ns,
             response_at: u64::MAX,
@@ -318,9 +396,13 @@ impl Membership {
                 return;
             }
         };
-        if matches!(q.group, Some(g) if !self.groups.contains(&g)) {
-            self.stats.other_queries += 1;
-            return;
+        if let Some(g) = q.group {
+            if !self.groups.contains(&g)
+                || !self.wants_any(g, igmp.get(12..).unwrap_or(&[]), q.sources)
+            {
+                self.stats.other_queries += 1;
+                return;
+            }
         }
         self.stats.queries += 1;
         if self.left {
@@ -333,6 +415,21 @@ impl Membership {
         // pending stands (RFC 3376 5.2).
         let at = now_ns.saturating_add(self.rng.below(q.max_response_ns.max(1)));
         self.response_at = self.response_at.min(at);
+    }
+
+    /// Whether a query about `group` and the `n` sources listed in `listed` asks
+    /// about a source we receive `group` from (any source when `n` is 0).
+    fn wants_any(&self, group: Ipv4Addr, listed: &[u8], n: u16) -> bool {
+        let mut ours = self.sources.iter().filter(|(g, _)| *g == group).peekable();
+        if n == 0 || ours.peek().is_none() {
+            return true; // a group query, or a group joined for every source
+        }
+        ours.any(|&(_, s)| {
+            listed
+                .chunks_exact(4)
+                .take(usize::from(n))
+                .any(|a| a == s.octets())
+        })
     }
 
     /// Sends what is due at `now_ns` through `send` (which answers whether the port
@@ -403,13 +500,17 @@ fn v2_message(kind: u8, group: Ipv4Addr) -> Vec<u8> {
     m
 }
 
-/// A version 3 report with one record of type `record` (no sources) for every group.
-fn v3_report(record: u8, groups: &[Ipv4Addr]) -> Vec<u8> {
+/// A version 3 report of the records (type, group, sources).
+fn v3_report(records: &[(u8, Ipv4Addr, Vec<Ipv4Addr>)]) -> Vec<u8> {
     let mut m = vec![V3_REPORT, 0, 0, 0, 0, 0];
-    m.extend_from_slice(&(groups.len() as u16).to_be_bytes());
-    for g in groups {
-        m.extend_from_slice(&[record, 0, 0, 0]);
+    m.extend_from_slice(&(records.len() as u16).to_be_bytes());
+    for (record, g, sources) in records {
+        m.extend_from_slice(&[*record, 0]);
+        m.extend_from_slice(&(sources.len() as u16).to_be_bytes());
         m.extend_from_slice(&g.octets());
+        for s in sources {
+            m.extend_from_slice(&s.octets());
+        }
     }
     put_checksum(&mut m);
     m
@@ -462,6 +563,7 @@ mod tests {
             ip: Ipv4Addr::new(10, 1, 2, 3),
             vlan,
             groups: vec![Ipv4Addr::new(239, 1, 1, 1), Ipv4Addr::new(233, 54, 12, 111)],
+            sources: Vec::new(),
         }
     }
 
@@ -720,5 +822,152 @@ mod tests {
         );
         assert!(!m.on_frame(&udp, 10 * S));
         assert!(!m.on_frame(&[0u8; 10], 10 * S));
+    }
+
+    const G1: Ipv4Addr = Ipv4Addr::new(232, 1, 1, 1);
+    const G2: Ipv4Addr = Ipv4Addr::new(239, 1, 1, 1);
+    const S1: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 1);
+    const S2: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 2);
+    const S3: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 3);
+
+    /// G1 for S1 and S2 only (two channels), G2 for every source.
+    fn ssm_cfg() -> IgmpConfig {
+        IgmpConfig {
+            groups: vec![G1, G2],
+            sources: vec![(G1, S1), (G1, S2)],
+            ..cfg(Version::V3, None)
+        }
+    }
+
+    /// The records of a version 3 report: (type, group, sources).
+    fn records(igmp: &[u8]) -> Vec<(u8, Ipv4Addr, Vec<Ipv4Addr>)> {
+        assert_eq!(igmp[0], V3_REPORT);
+        let ip = |b: &[u8]| Ipv4Addr::new(b[0], b[1], b[2], b[3]);
+        let mut at = 8;
+        let mut out = Vec::new();
+        for _ in 0..u16::from_be_bytes([igmp[6], igmp[7]]) {
+            let n = usize::from(u16::from_be_bytes([igmp[at + 2], igmp[at + 3]]));
+            let sources = (0..n).map(|k| ip(&igmp[at + 8 + 4 * k..])).collect();
+            out.push((igmp[at], ip(&igmp[at + 4..]), sources));
+            at += 8 + 4 * n;
+        }
+        assert_eq!(at, igmp.len(), "nothing after the records");
+        out
+    }
+
+    /// A version 3 query about `group` and `sources`.
+    fn source_query(group: Ipv4Addr, sources: &[Ipv4Addr]) -> Vec<u8> {
+        let mut q = query(12, 10, group.octets());
+        q[10..12].copy_from_slice(&(sources.len() as u16).to_be_bytes());
+        for s in sources {
+            q.extend_from_slice(&s.octets());
+        }
+        q[2..4].fill(0);
+        put_checksum(&mut q);
+        q
+    }
+
+    #[test]
+    fn a_channel_is_joined_reported_and_left_with_its_sources() {
+        let mut m = Membership::new(&ssm_cfg(), MAC, 0, 1).unwrap();
+        let join = sent(&mut m, 0);
+        assert_eq!(join.len(), 1);
+        let (dst, igmp) = igmp_of(&join[0]);
+        assert_eq!(dst, ALL_V3_ROUTERS);
+        assert_eq!(
+            records(&igmp),
+            vec![
+                (ALLOW_NEW_SOURCES, G1, vec![S1, S2]),
+                (CHANGE_TO_EXCLUDE, G2, vec![]),
+            ]
+        );
+        sent(&mut m, S);
+        m.on_message(&query(12, 10, [0; 4]), 10 * S);
+        let due = m.next_due_ns();
+        let answer = sent(&mut m, due);
+        assert_eq!(
+            records(&igmp_of(&answer[0]).1),
+            vec![
+                (MODE_IS_INCLUDE, G1, vec![S1, S2]),
+                (MODE_IS_EXCLUDE, G2, vec![]),
+            ]
+        );
+        let mut leave = Vec::new();
+        m.leave(20 * S, |f| {
+            leave.push(f.to_vec());
+            true
+        });
+        assert_eq!(
+            records(&igmp_of(&leave[0]).1),
+            vec![
+                (BLOCK_OLD_SOURCES, G1, vec![S1, S2]),
+                (CHANGE_TO_INCLUDE, G2, vec![]),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_source_specific_query_is_answered_when_it_names_one_of_our_sources() {
+        let mut m = Membership::new(&ssm_cfg(), MAC, 0, 1).unwrap();
+        sent(&mut m, 0);
+        sent(&mut m, S);
+        let q = source_query(G1, &[S3]);
+        assert_eq!(parse_query(&q).unwrap().unwrap().sources, 1);
+        m.on_message(&q, 10 * S);
+        assert_eq!(m.next_due_ns(), u64::MAX, "S3 is not a source of ours");
+        assert_eq!(m.stats().other_queries, 1);
+        m.on_message(&source_query(G1, &[S3, S2]), 10 * S);
+        assert!(m.next_due_ns() < 11 * S, "S2 is");
+        sent(&mut m, 11 * S);
+        // G2 is joined for every source, so any source is ours.
+        m.on_message(&source_query(G2, &[S3]), 20 * S);
+        assert!(m.next_due_ns() < 21 * S);
+        assert_eq!((m.stats().queries, m.stats().other_queries), (2, 1));
+        // A source list longer than the message.
+        let mut short = source_query(G1, &[S1, S2]);
+        short.truncate(16);
+        short[2..4].fill(0);
+        put_checksum(&mut short);
+        assert_eq!(parse_query(&short), Err(IgmpError::BadLength(16)));
+    }
+
+    #[test]
+    fn in_version_2_compatibility_a_channel_is_reported_for_its_group() {
+        let mut m = Membership::new(&ssm_cfg(), MAC, 0, 1).unwrap();
+        sent(&mut m, 0);
+        sent(&mut m, S);
+        m.on_message(&query(8, 100, [0; 4]), 10 * S);
+        let due = m.next_due_ns();
+        let answer = sent(&mut m, due);
+        let groups: Vec<_> = answer
+            .iter()
+            .map(|f| {
+                let (dst, igmp) = igmp_of(f);
+                assert_eq!(igmp[0], V2_REPORT);
+                dst
+            })
+            .collect();
+        assert_eq!(groups, vec![G1, G2]);
+    }
+
+    #[test]
+    fn channels_that_cannot_be_joined_are_refused() {
+        let with = |f: &dyn Fn(&mut IgmpConfig)| {
+            let mut c = ssm_cfg();
+            f(&mut c);
+            c.validate().unwrap_err()
+        };
+        assert!(with(&|c| c.version = Version::V2).contains("needs version 3"));
+        assert!(with(&|c| c.sources[0].0 = Ipv4Addr::new(239, 7, 7, 7)).contains("not joined"));
+        assert!(with(&|c| c.sources[0].1 = Ipv4Addr::new(239, 7, 7, 7)).contains("unicast"));
+        assert!(with(&|c| c.sources[0].1 = Ipv4Addr::UNSPECIFIED).contains("unicast"));
+        assert!(with(&|c| c.sources[1] = c.sources[0]).contains("listed twice"));
+        assert!(with(&|c| {
+            c.sources = (1..=9).map(|k| (G1, Ipv4Addr::new(10, 9, 1, k))).collect()
+        })
+        .contains("more than 8 sources"));
+        assert_eq!(ssm_cfg().validate(), Ok(()));
+        assert_eq!(ssm_cfg().sources_of(G1).collect::<Vec<_>>(), vec![S1, S2]);
+        assert_eq!(ssm_cfg().sources_of(G2).count(), 0);
     }
 }

@@ -122,6 +122,7 @@ feed_counters! {
     published: counter, "events";
     skipped_frames: counter, "frames";
     other_destinations: counter, "packets";
+    other_sources: counter, "packets";
     truncated_datagrams: counter, "packets";
     igmp_queries: counter, "queries";
     igmp_other_queries: counter, "queries";
@@ -280,6 +281,7 @@ impl FeedCounters {
         self.skipped_frames
             .set(source.skipped_frames + source.bad_records);
         self.other_destinations.set(source.other_destinations);
+        self.other_sources.set(source.other_sources);
         self.truncated_datagrams.set(source.truncated);
         self.igmp_queries.set(source.igmp.queries);
         self.igmp_other_queries.set(source.igmp.other_queries);

@@ -48,6 +48,9 @@ pub struct ReplayConfig {
     pub b: Option<SocketAddrV4>,
     /// The interface to send on (e.g. `lo`).
     pub iface: String,
+    /// The datagrams' source address (None: the interface's): one of the host's
+    /// addresses, to send as a given source's channel.
+    pub from: Option<std::net::Ipv4Addr>,
     /// Packets per second per line (None: as fast as the socket takes them).
     pub rate_pps: Option<u64>,
     pub faults_a: Faults,
@@ -160,7 +163,10 @@ pub fn replay(
     if cfg.rate_pps == Some(0) {
         return Err(ReplayError::Config("rate of 0 packets/s".into()));
     }
-    let sock = hotpath_hw::net::mcast_tx(&cfg.iface)?;
+    let sock = match cfg.from {
+        Some(from) => hotpath_hw::net::mcast_tx_from(&cfg.iface, from)?,
+        None => hotpath_hw::net::mcast_tx(&cfg.iface)?,
+    };
     let line = |to, faults: Faults, salt| LineTx {
         to,
         faults,

@@ -280,6 +280,7 @@ fn a_port_that_joins_answers_the_queries_in_its_traffic_without_allocating() {
         ip: Ipv4Addr::new(10, 0, 0, 7),
         vlan: None,
         groups: vec![group],
+        sources: Vec::new(),
     })
     .unwrap();
     let mut feed = Feed::new(&FeedConfig::default(), NullSink).unwrap();
@@ -363,6 +364,7 @@ fn feed_live(port: Port, tx: UdpSocket, dst: SocketAddrV4, device: &str, copies:
     let lines = Lines {
         a: Some(dst),
         b: None,
+        ..Lines::default()
     };
     let mut src = DpdkSource::on_port(port, lines, None).unwrap();
     let mut feed = Feed::new(&FeedConfig::default(), NullSink).unwrap();

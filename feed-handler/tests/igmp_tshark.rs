@@ -31,6 +31,7 @@ fn life(version: Version, vlan: Option<u16>, query_version: u8) -> Vec<Vec<u8>> 
         ip: Ipv4Addr::new(10, 9, 8, 7),
         vlan,
         groups: vec![G1, G2],
+        sources: Vec::new(),
     };
     let mut m = Membership::new(&cfg, MAC, 0, 42).unwrap();
     let mut out = Vec::new();

@@ -103,6 +103,7 @@ fn drops_duplicates_and_reordering_on_both_lines_are_repaired() {
                 a,
                 b: Some(b),
                 iface: "lo".into(),
+                from: None,
                 rate_pps: Some(20_000),
                 faults_a: Faults {
                     drop: 0.05,

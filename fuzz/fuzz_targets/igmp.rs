@@ -27,6 +27,7 @@ fuzz_target!(|data: &[u8]| {
         ip: Ipv4Addr::new(10, 0, 0, 1),
         vlan: None,
         groups: vec![Ipv4Addr::new(239, 1, 1, 1), Ipv4Addr::new(233, 54, 12, 111)],
+        sources: Vec::new(),
     };
     let mut m = Membership::new(&cfg, [2, 0, 0, 0, 0, 1], 0, 7).expect("a valid config");
     // The two unsolicited reports, so that only an answer can be due after.

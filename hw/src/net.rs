@@ -1,9 +1,10 @@
 //! UDP multicast with `recvmmsg`: the portable (non-bypass) packet path.
 //!
 //! [`McastRx`] joins a group on a named interface and receives bursts of datagrams
-//! with one `recvmmsg` system call into buffers allocated once at open. [`mcast_tx`]
-//! makes a sending socket bound to an interface (`IP_MULTICAST_IF`), for replayers and
-//! tests. The unsafe FFI lives here so the feed handler can stay `forbid(unsafe_code)`.
+//! with one `recvmmsg` system call into buffers allocated once at open; given a source,
+//! it joins only that source's channel (S,G) (source-specific multicast, RFC 4607), and
+//! the kernel drops what other hosts send to the group. [`mcast_tx`] makes a sending
+//! socket bound to an interface (`IP_MULTICAST_IF`), for replayers and tests. The unsafe FFI lives here so the feed handler can stay `forbid(unsafe_code)`.
 
 use std::io;
 use std::mem::{size_of, MaybeUninit};
@@ -26,6 +27,9 @@ pub enum NetError {
     /// The address is not a multicast group.
     #[error("{0} is not an IPv4 multicast group (224.0.0.0/4)")]
     NotMulticast(Ipv4Addr),
+    /// A channel's source must be one host's unicast address.
+    #[error("{0} cannot be a multicast source (it must be a unicast host address)")]
+    NotUnicastSource(Ipv4Addr),
 }
 
 fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> NetError {
@@ -117,8 +121,15 @@ fn set_rcvbuf(fd: i32, bytes: i32) {
 /// A socket for sending to multicast groups out of `iface` (loopback delivery on, so
 /// receivers on the same host see the packets).
 pub fn mcast_tx(iface: &str) -> Result<UdpSocket, NetError> {
+    mcast_tx_from(iface, iface_ipv4(iface)?)
+}
+
+/// The same, with `from` as the datagrams' source address (one of the host's
+/// addresses, e.g. a second address of the interface, or any of 127.0.0.0/8 on `lo`):
+/// a second sender to the same group, as another source's channel.
+pub fn mcast_tx_from(iface: &str, from: Ipv4Addr) -> Result<UdpSocket, NetError> {
     let addr = iface_ipv4(iface)?;
-    let sock = UdpSocket::bind((addr, 0)).map_err(io_err(format!("bind {addr}:0")))?;
+    let sock = UdpSocket::bind((from, 0)).map_err(io_err(format!("bind {from}:0")))?;
     let ifaddr = libc::in_addr {
         s_addr: u32::from(addr).to_be(),
     };
@@ -139,10 +150,19 @@ pub fn mcast_tx(iface: &str) -> Result<UdpSocket, NetError> {
 /// Largest datagram [`McastRx`] receives whole (longer ones are truncated and flagged).
 pub const MAX_DATAGRAM: usize = 2048;
 
+/// Whether `source` can be a multicast channel's source: a unicast host address.
+pub fn is_unicast_source(source: Ipv4Addr) -> bool {
+    !(source.is_multicast()
+        || source.is_broadcast()
+        || source.is_unspecified()
+        || source.octets()[0] >= 240)
+}
+
 /// Receives a multicast group's datagrams in bursts with `recvmmsg`.
 pub struct McastRx {
     fd: OwnedFd,
     group: SocketAddrV4,
+    source: Option<Ipv4Addr>,
     bufs: Vec<[u8; MAX_DATAGRAM]>,
     iovecs: Vec<libc::iovec>,
     addrs: Vec<libc::sockaddr_in>,
@@ -159,6 +179,7 @@ impl std::fmt::Debug for McastRx {
         f.debug_struct("McastRx")
             .field("fd", &self.fd)
             .field("group", &self.group)
+            .field("source", &self.source)
             .field("burst", &self.bufs.len())
             .finish()
     }
@@ -168,8 +189,23 @@ impl McastRx {
     /// Binds `group`'s port, joins `group` on `iface`, and allocates `burst` buffers.
     /// Non-blocking: [`Self::recv_burst`] returns 0 when nothing is waiting.
     pub fn open(group: SocketAddrV4, iface: &str, burst: usize) -> Result<McastRx, NetError> {
+        McastRx::open_channel(group, None, iface, burst)
+    }
+
+    /// [`Self::open`], joining only `source`'s datagrams to the group when a source is
+    /// given (`IP_ADD_SOURCE_MEMBERSHIP`: the kernel reports the channel (S,G) with
+    /// IGMPv3 and drops other sources' datagrams before they reach the socket).
+    pub fn open_channel(
+        group: SocketAddrV4,
+        source: Option<Ipv4Addr>,
+        iface: &str,
+        burst: usize,
+    ) -> Result<McastRx, NetError> {
         if !group.ip().is_multicast() {
             return Err(NetError::NotMulticast(*group.ip()));
+        }
+        if let Some(s) = source.filter(|&s| !is_unicast_source(s)) {
+            return Err(NetError::NotUnicastSource(s));
         }
         let ifaddr = iface_ipv4(iface)?;
         // SAFETY: plain socket(2) call; the fd is owned right away.
@@ -220,25 +256,37 @@ impl McastRx {
                 source: io::Error::last_os_error(),
             });
         }
-        let mreq = libc::ip_mreq {
-            imr_multiaddr: libc::in_addr {
-                s_addr: u32::from(*group.ip()).to_be(),
-            },
-            imr_interface: libc::in_addr {
-                s_addr: u32::from(ifaddr).to_be(),
-            },
+        let in_addr = |a: Ipv4Addr| libc::in_addr {
+            s_addr: u32::from(a).to_be(),
         };
-        setsockopt(
-            raw,
-            libc::IPPROTO_IP,
-            libc::IP_ADD_MEMBERSHIP,
-            &mreq,
-            &format!("join {} on {iface} ({ifaddr})", group.ip()),
-        )?;
+        match source {
+            None => setsockopt(
+                raw,
+                libc::IPPROTO_IP,
+                libc::IP_ADD_MEMBERSHIP,
+                &libc::ip_mreq {
+                    imr_multiaddr: in_addr(*group.ip()),
+                    imr_interface: in_addr(ifaddr),
+                },
+                &format!("join {} on {iface} ({ifaddr})", group.ip()),
+            )?,
+            Some(s) => setsockopt(
+                raw,
+                libc::IPPROTO_IP,
+                libc::IP_ADD_SOURCE_MEMBERSHIP,
+                &libc::ip_mreq_source {
+                    imr_multiaddr: in_addr(*group.ip()),
+                    imr_interface: in_addr(ifaddr),
+                    imr_sourceaddr: in_addr(s),
+                },
+                &format!("join ({s}, {}) on {iface} ({ifaddr})", group.ip()),
+            )?,
+        }
         let burst = burst.clamp(1, 1024);
         let mut rx = McastRx {
             fd,
             group,
+            source,
             bufs: vec![[0u8; MAX_DATAGRAM]; burst],
             iovecs: Vec::with_capacity(burst),
             // SAFETY: an all-zero sockaddr_in is a valid value.
@@ -267,6 +315,11 @@ impl McastRx {
     /// The group this socket joined.
     pub fn group(&self) -> SocketAddrV4 {
         self.group
+    }
+
+    /// The only source it receives from, if it joined a channel.
+    pub fn source(&self) -> Option<Ipv4Addr> {
+        self.source
     }
 
     /// Receives up to a burst of waiting datagrams with one `recvmmsg` and hands each
@@ -358,5 +411,67 @@ mod tests {
         for (i, p) in got.iter().enumerate() {
             assert_eq!(p, &vec![i as u8; 100]);
         }
+    }
+
+    /// Receives until `want` datagrams arrived or `ms` passed; returns (payload byte,
+    /// sender) of each.
+    fn collect(rx: &mut McastRx, want: usize, ms: u64) -> Vec<(u8, Ipv4Addr)> {
+        let mut got = Vec::new();
+        let end = std::time::Instant::now() + std::time::Duration::from_millis(ms);
+        while got.len() < want && std::time::Instant::now() < end {
+            rx.recv_burst(|p, from, _| got.push((p[0], *from.ip())))
+                .unwrap();
+        }
+        got
+    }
+
+    #[test]
+    fn a_channel_receives_its_source_only_and_the_group_every_source() {
+        let bad = |s: [u8; 4]| {
+            McastRx::open_channel(
+                SocketAddrV4::new(Ipv4Addr::new(232, 1, 1, 1), 5000),
+                Some(Ipv4Addr::from(s)),
+                "lo",
+                4,
+            )
+            .unwrap_err()
+            .to_string()
+        };
+        for s in [
+            [0, 0, 0, 0],
+            [239, 1, 1, 1],
+            [255, 255, 255, 255],
+            [240, 0, 0, 1],
+        ] {
+            let e = bad(s);
+            assert!(e.contains("cannot be a multicast source"), "{e}");
+        }
+        let group = SocketAddrV4::new(
+            Ipv4Addr::new(232, 77, 1, 2),
+            41_000 + (std::process::id() % 20_000) as u16,
+        );
+        let (s1, s2) = (Ipv4Addr::new(127, 0, 0, 2), Ipv4Addr::new(127, 0, 0, 3));
+        let mut channel = McastRx::open_channel(group, Some(s2), "lo", 8).unwrap();
+        assert_eq!(channel.source(), Some(s2));
+        let mut any = McastRx::open(group, "lo", 8).unwrap();
+        let (tx1, tx2) = (
+            mcast_tx_from("lo", s1).unwrap(),
+            mcast_tx_from("lo", s2).unwrap(),
+        );
+        for i in 0..10u8 {
+            tx1.send_to(&[i; 64], group).unwrap();
+            tx2.send_to(&[100 + i; 64], group).unwrap();
+        }
+        let all = collect(&mut any, 20, 2000);
+        assert_eq!(all.len(), 20, "the group socket hears both sources");
+        let from2: Vec<_> = all.iter().filter(|(_, f)| *f == s2).collect();
+        assert_eq!(from2.len(), 10);
+        let mut mine = collect(&mut channel, 10, 2000);
+        mine.extend(collect(&mut channel, 1, 200));
+        let want: Vec<_> = (0..10u8).map(|i| (100 + i, s2)).collect();
+        assert_eq!(
+            mine, want,
+            "the channel hears only {s2}, every datagram once"
+        );
     }
 }

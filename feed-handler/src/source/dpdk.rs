@@ -164,8 +164,8 @@ impl PacketSource for DpdkSource {
         }
         let (lines, stats, igmp) = (&self.lines, &mut self.stats, &mut self.igmp);
         let n = self.rx.rx_burst(|frame| match parse_udp_frame(frame) {
-            Ok(d) => match lines.classify(d.dst) {
-                Some(line) => {
+            Ok(d) => match lines.classify(*d.src.ip(), d.dst) {
+                Ok(line) => {
                     stats.packets += 1;
                     stats.bytes += d.payload.len() as u64;
                     sink(
@@ -177,7 +177,7 @@ impl PacketSource for DpdkSource {
                         },
                     );
                 }
-                None => stats.other_destinations += 1,
+                Err(why) => stats.not_ours(why),
             },
             Err(e) => {
                 stats.skipped_frames += 1;
@@ -193,8 +193,8 @@ impl PacketSource for DpdkSource {
             } else {
                 // Timed only when idle: one clock read per empty poll.
                 let since = *self.last_packet.get_or_insert_with(Instant::now);
-                if self.stats.packets + self.stats.skipped_frames + self.stats.other_destinations
-                    > 0
+                let s = &self.stats;
+                if s.packets + s.skipped_frames + s.other_destinations + s.other_sources > 0
                     && since.elapsed() >= idle
                 {
                     return Err(SourceError::End);

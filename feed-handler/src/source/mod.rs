@@ -20,7 +20,7 @@ pub mod merged;
 pub mod pcap;
 pub mod udp;
 
-use std::net::SocketAddrV4;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
 use crate::moldudp64::Line;
 
@@ -67,6 +67,8 @@ pub struct SourceStats {
     pub skipped_by_reason: [u64; crate::net::FrameError::COUNT],
     /// Datagrams to addresses that are neither line A nor line B.
     pub other_destinations: u64,
+    /// Datagrams to a line's group from another host than the line's source.
+    pub other_sources: u64,
     /// Datagrams longer than the receive buffer (truncated and dropped).
     pub truncated: u64,
     /// Capture records that could not be parsed (the rest of the file is dropped).
@@ -76,6 +78,15 @@ pub struct SourceStats {
 }
 
 impl SourceStats {
+    /// Counts a datagram that is on neither line.
+    #[inline]
+    pub fn not_ours(&mut self, why: NotOurs) {
+        match why {
+            NotOurs::Destination => self.other_destinations += 1,
+            NotOurs::Source => self.other_sources += 1,
+        }
+    }
+
     /// Adds `other`'s counts to these (several sources polled as one).
     pub fn add(&mut self, other: &SourceStats) {
         // Destructured, so that a new field cannot be left out of the sum.
@@ -85,6 +96,7 @@ impl SourceStats {
             skipped_frames,
             skipped_by_reason,
             other_destinations,
+            other_sources,
             truncated,
             bad_records,
             igmp,
@@ -96,6 +108,7 @@ impl SourceStats {
             *a += b;
         }
         self.other_destinations += other_destinations;
+        self.other_sources += other_sources;
         self.truncated += truncated;
         self.bad_records += bad_records;
         self.igmp.add(igmp);
@@ -161,24 +174,44 @@ pub trait PacketSource {
     }
 }
 
-/// Which destinations are line A and line B; anything else is counted and skipped.
+/// Which destinations are line A and line B, and, for a source-specific channel
+/// (S,G) (RFC 4607), which host sends each; anything else is counted and skipped.
 /// `None` for line A accepts every UDP datagram as line A (useful for single-feed
-/// captures).
+/// captures). Two lines may share a group when their sources differ.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Lines {
     pub a: Option<SocketAddrV4>,
     pub b: Option<SocketAddrV4>,
+    /// Line A's only source (`None`: any host).
+    pub a_source: Option<Ipv4Addr>,
+    /// Line B's only source (`None`: any host).
+    pub b_source: Option<Ipv4Addr>,
+}
+
+/// Why a datagram is on neither line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotOurs {
+    /// Sent to an address and port that is neither line's.
+    Destination,
+    /// Sent to a line's group by another host than the line's source.
+    Source,
 }
 
 impl Lines {
-    /// The line of a datagram sent to `dst`, if it is one of ours.
-    pub fn classify(&self, dst: SocketAddrV4) -> Option<Line> {
-        if self.b == Some(dst) {
-            Some(Line::B)
-        } else if self.a.is_none() || self.a == Some(dst) {
-            Some(Line::A)
+    /// The line of a datagram sent from `src` to `dst`, if it is one of ours.
+    #[inline]
+    pub fn classify(&self, src: Ipv4Addr, dst: SocketAddrV4) -> Result<Line, NotOurs> {
+        let from = |want: Option<Ipv4Addr>| want.is_none_or(|s| s == src);
+        let to_b = self.b == Some(dst);
+        let to_a = self.a.is_none() || self.a == Some(dst);
+        if to_b && from(self.b_source) {
+            Ok(Line::B)
+        } else if to_a && from(self.a_source) {
+            Ok(Line::A)
+        } else if to_a || to_b {
+            Err(NotOurs::Source)
         } else {
-            None
+            Err(NotOurs::Destination)
         }
     }
 }

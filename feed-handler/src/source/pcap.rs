@@ -118,8 +118,8 @@ impl PacketSource for PcapSource {
             }
             let consumed = self.data.len() - self.pos - rest.len();
             match parse_udp_frame(&pkt.data) {
-                Ok(d) => match self.lines.classify(d.dst) {
-                    Some(line) => {
+                Ok(d) => match self.lines.classify(*d.src.ip(), d.dst) {
+                    Ok(line) => {
                         self.stats.packets += 1;
                         self.stats.bytes += d.payload.len() as u64;
                         sink(
@@ -131,7 +131,7 @@ impl PacketSource for PcapSource {
                             },
                         );
                     }
-                    None => self.stats.other_destinations += 1,
+                    Err(why) => self.stats.not_ours(why),
                 },
                 Err(e) => {
                     self.stats.skipped_frames += 1;

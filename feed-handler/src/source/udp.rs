@@ -1,6 +1,8 @@
-//! Live UDP multicast with `recvmmsg` (via hotpath-hw), lines A and B.
+//! Live UDP multicast with `recvmmsg` (via hotpath-hw), lines A and B. A line with a
+//! source is joined as a source-specific channel (S,G): the kernel reports it with
+//! IGMPv3 and drops what other hosts send to the group.
 
-use std::net::SocketAddrV4;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
 use hotpath_hw::net::McastRx;
 
@@ -20,15 +22,28 @@ pub struct UdpSource {
 }
 
 impl UdpSource {
-    /// Joins `a` (and `b`) on `iface`.
+    /// Joins `a` (and `b`) on `iface`, from any source.
     pub fn open(
         a: SocketAddrV4,
         b: Option<SocketAddrV4>,
         iface: &str,
     ) -> Result<UdpSource, SourceError> {
-        let open = |g: SocketAddrV4| {
-            McastRx::open(g, iface, BURST).map_err(|e| SourceError::Io {
-                what: format!("udp://{g}?iface={iface}"),
+        UdpSource::open_channels((a, None), b.map(|b| (b, None)), iface)
+    }
+
+    /// Joins line A (and B) on `iface`, each a group and, for a source-specific
+    /// channel, its only source.
+    pub fn open_channels(
+        a: (SocketAddrV4, Option<Ipv4Addr>),
+        b: Option<(SocketAddrV4, Option<Ipv4Addr>)>,
+        iface: &str,
+    ) -> Result<UdpSource, SourceError> {
+        let open = |(g, s): (SocketAddrV4, Option<Ipv4Addr>)| {
+            McastRx::open_channel(g, s, iface, BURST).map_err(|e| SourceError::Io {
+                what: match s {
+                    Some(s) => format!("udp://{g}?iface={iface} from {s}"),
+                    None => format!("udp://{g}?iface={iface}"),
+                },
                 source: std::io::Error::other(e.to_string()),
             })
         };
@@ -38,6 +53,14 @@ impl UdpSource {
             b: b.map(open).transpose()?,
             stats: SourceStats::default(),
         })
+    }
+}
+
+/// `group`, or `(source, group)` for a channel.
+fn channel(rx: &McastRx) -> String {
+    match rx.source() {
+        Some(s) => format!("({s}, {})", rx.group()),
+        None => rx.group().to_string(),
     }
 }
 
@@ -91,11 +114,11 @@ impl PacketSource for UdpSource {
         match &self.b {
             Some(b) => format!(
                 "udp {} + {} on {} (recvmmsg)",
-                self.a.group(),
-                b.group(),
+                channel(&self.a),
+                channel(b),
                 self.iface
             ),
-            None => format!("udp {} on {} (recvmmsg)", self.a.group(), self.iface),
+            None => format!("udp {} on {} (recvmmsg)", channel(&self.a), self.iface),
         }
     }
 }
