@@ -739,3 +739,101 @@ fn without_the_feature_dpdk_options_say_how_to_get_it() {
     }
     assert!(std::path::Path::new(&capture()).exists());
 }
+
+#[cfg(feature = "dpdk")]
+#[test]
+fn a_port_joins_a_channel_and_skips_another_hosts_datagrams_to_its_group() {
+    let _cores = shared_cores();
+    use hotpath_feed::gen::{self, GenConfig, Generator, PcapOptions};
+    // Port 0 receives the day from its source; port 1 another day of the same session,
+    // sent to the same group by another host. Both ports' TX go to captures.
+    let dir = tempfile::tempdir().unwrap();
+    let group = "232.1.1.1:26477";
+    let write = |name: &str, src: &str, messages: u64, seed: u64| {
+        let path = dir.path().join(name);
+        let opts = PcapOptions {
+            src: src.parse().unwrap(),
+            dst: group.parse().unwrap(),
+            ..PcapOptions::default()
+        };
+        let cfg = GenConfig {
+            messages,
+            seed,
+            symbols: 20,
+            live_target: None,
+        };
+        let file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+        let (_, packets) =
+            gen::write_pcap(Generator::new(cfg).unwrap(), file, &opts, |_| {}).unwrap();
+        (path, packets)
+    };
+    const MESSAGES: u64 = 60_000;
+    let (day, _) = write("day.pcap", "10.0.0.1:26400", MESSAGES, 51);
+    // Fewer packets, so that port 1 is read to its end before the day's session ends.
+    let (other, other_packets) = write("other.pcap", "10.0.0.3:26400", 15_000, 52);
+    let tx = |k: u8| dir.path().join(format!("tx{k}.pcap"));
+    let eal = format!(
+        "{EAL} --vdev=net_pcap0,rx_pcap={},tx_pcap={} --vdev=net_pcap1,rx_pcap={},tx_pcap={}",
+        day.display(),
+        tx(0).display(),
+        other.display(),
+        tx(1).display()
+    );
+    let shm_root = dir.path().join("shm");
+    let env = |c: &mut Command| {
+        c.env("HOTPATH_SHM_ROOT", &shm_root)
+            .env("HOTPATH_INSTANCE", "ssm");
+    };
+    let mut feed = Command::new(EXE);
+    env(&mut feed);
+    let out = ok(feed
+        .args(["feed", "--source"])
+        .arg(format!(
+            "dpdk:net_pcap0,net_pcap1?a={group}&a_source=10.0.0.1&igmp=v3&ip=10.0.0.5,10.0.0.6"
+        ))
+        .args(["--dpdk", &eal, "--until-end-of-session"]));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.matches("joins 232.1.1.1 from 10.0.0.1 with IGMP")
+            .count(),
+        2,
+        "{err}"
+    );
+    let snap = common::stat_snapshot(EXE, env);
+    let counter = |name: &str| common::stat_counter(&snap, "feed", name);
+    assert_eq!(counter("messages"), MESSAGES);
+    assert_eq!(counter("messages_lost"), 0);
+    assert_eq!(
+        counter("other_sources"),
+        other_packets,
+        "the other host's packets"
+    );
+    assert_eq!(counter("other_destinations"), 0);
+    assert_eq!(
+        counter("duplicates_a"),
+        0,
+        "nothing of the other day reached the session"
+    );
+    assert_eq!(counter("unknown_refs"), 0);
+    // Each port joined the channel (ALLOW_NEW_SOURCES {10.0.0.1}) and left it
+    // (BLOCK_OLD_SOURCES {10.0.0.1}), from its own address.
+    for (k, ip) in [(0, "10.0.0.5"), (1, "10.0.0.6")] {
+        let fields = ok(Command::new("tshark")
+            .arg("-r")
+            .arg(tx(k))
+            .args(["-T", "fields", "-E", "separator=;"])
+            .args(["-e", "ip.src", "-e", "igmp.type", "-e", "igmp.record_type"])
+            .args(["-e", "igmp.maddr", "-e", "igmp.saddr"]));
+        let rows: Vec<String> = String::from_utf8_lossy(&fields.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        let (join, leave) = (
+            format!("{ip};0x22;5;232.1.1.1;10.0.0.1"),
+            format!("{ip};0x22;6;232.1.1.1;10.0.0.1"),
+        );
+        assert!(rows.len() >= 2, "port {k}: {rows:?}");
+        assert_eq!(rows[0], join, "port {k}");
+        assert_eq!(rows[rows.len() - 1], leave, "port {k}");
+    }
+}

@@ -490,6 +490,22 @@ impl Membership {
     pub fn groups(&self) -> &[Ipv4Addr] {
         &self.groups
     }
+
+    /// The groups joined, each with its sources if it has any: `232.1.1.1 from
+    /// 10.0.0.1, 239.1.1.2`.
+    pub fn describe_groups(&self) -> String {
+        let group = |&g: &Ipv4Addr| {
+            let sources: Vec<String> = (self.sources.iter())
+                .filter(|(sg, _)| *sg == g)
+                .map(|(_, s)| s.to_string())
+                .collect();
+            match sources.is_empty() {
+                true => g.to_string(),
+                false => format!("{g} from {}", sources.join(" and ")),
+            }
+        };
+        self.groups.iter().map(group).collect::<Vec<_>>().join(", ")
+    }
 }
 
 /// A version 2 report or leave for `group` (8 bytes, checksum filled in).

@@ -1,6 +1,7 @@
 //! The IGMP frames a DPDK port sends to join the feed's groups, read back by tshark's
 //! independent IGMP and IPv4 dissectors: versions, types, destinations, group records,
-//! both checksums, TTL 1 and the router alert option, with and without a VLAN tag.
+//! both checksums, TTL 1 and the router alert option, with and without a VLAN tag, and
+//! the source lists of source-specific joins.
 
 use std::net::Ipv4Addr;
 use std::process::Command;
@@ -26,13 +27,20 @@ fn general_query(version: u8) -> Vec<u8> {
 /// Every frame a membership sends over its life: the two unsolicited reports, the
 /// answer to a query of the given version, and the leave.
 fn life(version: Version, vlan: Option<u16>, query_version: u8) -> Vec<Vec<u8>> {
-    let cfg = IgmpConfig {
-        version,
-        ip: Ipv4Addr::new(10, 9, 8, 7),
-        vlan,
-        groups: vec![G1, G2],
-        sources: Vec::new(),
-    };
+    life_of(
+        IgmpConfig {
+            version,
+            ip: Ipv4Addr::new(10, 9, 8, 7),
+            vlan,
+            groups: vec![G1, G2],
+            sources: Vec::new(),
+        },
+        query_version,
+    )
+}
+
+/// [`life`] of the membership `cfg` describes.
+fn life_of(cfg: IgmpConfig, query_version: u8) -> Vec<Vec<u8>> {
     let mut m = Membership::new(&cfg, MAC, 0, 42).unwrap();
     let mut out = Vec::new();
     let mut send = |f: &[u8]| {
@@ -75,6 +83,8 @@ fn tshark(frames: &[Vec<u8>]) -> Vec<Vec<String>> {
         "igmp.record_type",
         "vlan.id",
         "eth.src",
+        "igmp.num_src",
+        "igmp.saddr",
     ];
     let mut cmd = Command::new("tshark");
     cmd.args(["-r"]).arg(&path).args([
@@ -179,4 +189,32 @@ fn a_version_3_host_answers_a_version_2_querier_in_version_2() {
     for row in &rows {
         assert_well_formed(row, None);
     }
+}
+
+#[test]
+fn a_source_specific_join_dissects_with_its_sources_in_each_record() {
+    let (s1, s2) = (Ipv4Addr::new(10, 50, 0, 1), Ipv4Addr::new(10, 50, 0, 2));
+    let rows = tshark(&life_of(
+        IgmpConfig {
+            version: Version::V3,
+            ip: Ipv4Addr::new(10, 9, 8, 7),
+            vlan: Some(141),
+            groups: vec![G1, G2],
+            sources: vec![(G1, s1), (G1, s2)],
+        },
+        3,
+    ));
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    for row in &rows {
+        assert_well_formed(row, Some(141));
+        assert_eq!((row[0].as_str(), row[1].as_str()), ("3", "0x22"));
+        assert_eq!(row[7], "239.1.1.1,233.54.12.111");
+        // G1 for its two sources, G2 for any source.
+        assert_eq!(row[11], "2,0");
+        assert_eq!(row[12], "10.50.0.1,10.50.0.2");
+    }
+    // ALLOW_NEW_SOURCES (5) to join, MODE_IS_INCLUDE (1) to answer, BLOCK_OLD_SOURCES
+    // (6) to leave; G2's records as for any-source joins.
+    let records: Vec<&str> = rows.iter().map(|r| r[8].as_str()).collect();
+    assert_eq!(records, ["5,4", "5,4", "1,2", "6,3"]);
 }

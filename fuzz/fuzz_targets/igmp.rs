@@ -3,7 +3,8 @@
 //! 1. as an IGMP message: never a panic; an accepted message's checksum verifies; a
 //!    query's maximum response time is within what its code can say, and the answer
 //!    it schedules is due within it; each message counts once (a query for us, one for
-//!    another group, or a malformed message) or not at all (another host's report);
+//!    another group or other sources, or a malformed message) or not at all (another
+//!    host's report); a version 3 query's source list lies within the message;
 //! 2. as an Ethernet frame: never a panic, and only IGMP is taken.
 #![no_main]
 
@@ -29,6 +30,15 @@ fuzz_target!(|data: &[u8]| {
         groups: vec![Ipv4Addr::new(239, 1, 1, 1), Ipv4Addr::new(233, 54, 12, 111)],
         sources: Vec::new(),
     };
+    // Version 3 joins its first group for one source (a channel), so that source
+    // lists in queries are matched too.
+    let cfg = match cfg.version {
+        Version::V3 => IgmpConfig {
+            sources: vec![(cfg.groups[0], Ipv4Addr::new(10, 9, 9, 9))],
+            ..cfg
+        },
+        Version::V2 => cfg,
+    };
     let mut m = Membership::new(&cfg, [2, 0, 0, 0, 0, 1], 0, 7).expect("a valid config");
     // The two unsolicited reports, so that only an answer can be due after.
     m.poll(0, |_| true);
@@ -49,6 +59,9 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(internet_checksum(data), 0, "accepted with a bad checksum");
             assert!(q.max_response_ns <= MAX_RESPONSE_NS);
             assert!((1..=3).contains(&q.version));
+            assert!(
+                q.sources == 0 || (q.version == 3 && 12 + 4 * usize::from(q.sources) <= data.len())
+            );
             assert_eq!(counted, 1);
             if after.queries > before.queries {
                 let due = m.next_due_ns();

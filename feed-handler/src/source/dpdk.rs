@@ -238,15 +238,7 @@ impl PacketSource for DpdkSource {
                 None => String::new(),
             },
             match &self.igmp {
-                Some(g) => format!(
-                    ", joins {} with IGMP",
-                    g.membership
-                        .groups()
-                        .iter()
-                        .map(|g| g.to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
+                Some(g) => format!(", joins {} with IGMP", g.membership.describe_groups()),
                 None => String::new(),
             }
         )
