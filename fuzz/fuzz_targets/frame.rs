@@ -14,18 +14,31 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let parsed = parse_udp_frame(data);
     let general = parse_udp_frame_general(data);
-    assert_eq!(parsed, general, "the inline path and the general parser differ");
+    assert_eq!(
+        parsed, general,
+        "the inline path and the general parser differ"
+    );
     if let (Ok(a), Ok(b)) = (parsed, general) {
-        assert_eq!(a.payload.as_ptr(), b.payload.as_ptr(), "payloads at different places");
+        assert_eq!(
+            a.payload.as_ptr(),
+            b.payload.as_ptr(),
+            "payloads at different places"
+        );
     }
     if let Ok(d) = parsed {
         let (start, end) = (data.as_ptr() as usize, data.as_ptr() as usize + data.len());
         let p = d.payload.as_ptr() as usize;
-        assert!(p >= start && p + d.payload.len() <= end, "payload outside the frame");
+        assert!(
+            p >= start && p + d.payload.len() <= end,
+            "payload outside the frame"
+        );
         let mut again = Vec::new();
         write_udp_frame(&mut again, d.src, d.dst, d.payload);
         let back = parse_udp_frame(&again).expect("a written frame parses");
-        assert_eq!((back.src, back.dst, back.payload), (d.src, d.dst, d.payload));
+        assert_eq!(
+            (back.src, back.dst, back.payload),
+            (d.src, d.dst, d.payload)
+        );
     }
     if data.len() <= 1400 {
         let src = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 26400);
