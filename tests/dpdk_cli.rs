@@ -435,6 +435,118 @@ fn a_dpdk_port_joins_its_group_on_a_snooping_switch_answers_its_queries_and_leav
 
 #[cfg(feature = "dpdk")]
 #[test]
+fn a_version_3_snooping_switch_forwards_a_joined_channel_from_its_source_only() {
+    let _cores = shared_cores();
+    use hotpath_hw::discipline::{has_capability, CAP_NET_ADMIN, CAP_NET_RAW};
+    use std::time::{Duration, Instant};
+    // The bridge speaks IGMP version 3: it keeps the port's source list and forwards a
+    // group from the sources joined only. Two hosts send to one group at once from the
+    // sender's two addresses: the day the feed joined (its source) and another day of
+    // the same session.
+    let dir = tempfile::tempdir().unwrap();
+    let (day, other) = (dir.path().join("day.pcap"), dir.path().join("other.pcap"));
+    const MESSAGES: u64 = 200_000;
+    generate(&day, MESSAGES, 13);
+    generate(&other, 50_000, 14);
+    let bridge = net_support::SnoopingBridge::with_version(77, 3);
+    let dpdk_side = net_support::Veth::new(78);
+    let sender_side = net_support::Veth::new(79);
+    let (source, intruder) = (net_support::link_local(79), net_support::link_local(80));
+    net_support::ip(&[
+        "addr",
+        "add",
+        &format!("{intruder}/32"),
+        "dev",
+        &sender_side.tx,
+    ]);
+    bridge.attach(&dpdk_side.tx, false);
+    bridge.attach(&sender_side.rx, true);
+    let port = 36_000 + (std::process::id() % 8_000) as u16;
+    let group: std::net::Ipv4Addr = "232.204.77.1".parse().unwrap();
+    let shm_root = dir.path().join("shm");
+    let env = |c: &mut Command| {
+        c.env("HOTPATH_SHM_ROOT", &shm_root)
+            .env("HOTPATH_INSTANCE", "ssm3");
+    };
+    let mut feed = Command::new(EXE);
+    env(&mut feed);
+    feed.args(["feed", "--source"])
+        .arg(format!(
+            "dpdk:net_af_packet0?a={group}:{port}&a_source={source}&igmp=v3&ip={}",
+            net_support::link_local(77)
+        ))
+        .args([
+            "--dpdk",
+            &format!("{EAL} --vdev=net_af_packet0,iface={}", dpdk_side.rx),
+        ])
+        .arg("--until-end-of-session");
+    if !(has_capability(CAP_NET_RAW) && has_capability(CAP_NET_ADMIN)) {
+        let out = output(&mut feed);
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("net_af_packet0"));
+        return;
+    }
+    let mut feed = common::Killed::quiet(&mut feed);
+    let end = Instant::now() + Duration::from_secs(30);
+    while !bridge.has_member_from(&dpdk_side.tx, group, source) {
+        assert!(
+            Instant::now() < end && feed.0.try_wait().unwrap().is_none(),
+            "the switch never saw the port join ({source}, {group})"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!bridge.has_member_from(&dpdk_side.tx, group, intruder));
+    let send = |pcap: &std::path::Path, from: std::net::Ipv4Addr| {
+        common::Killed::quiet(
+            Command::new(EXE)
+                .args(["send", "--to", &format!("{group}:{port}")])
+                .args(["--iface", &sender_side.tx, "--rate", "2000"])
+                .args(["--from", &from.to_string()])
+                .arg(pcap),
+        )
+    };
+    let _other = send(&other, intruder);
+    let _day = send(&day, source);
+    let (status, err) = feed.finish(Duration::from_secs(30), || {
+        format!(
+            "the feed never saw the end of session; counters: {}",
+            common::stat_snapshot(EXE, env)
+        )
+    });
+    // The leave (BLOCK_OLD_SOURCES): the switch forgets the channel at once.
+    let left = Instant::now();
+    while bridge.has_member_from(&dpdk_side.tx, group, source) {
+        assert!(
+            left.elapsed() < Duration::from_millis(1_000),
+            "the port still has the channel a second after the feed stopped"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(status.success(), "{err}");
+    assert!(
+        err.contains(&format!("joins {group} from {source} with IGMP")),
+        "{err}"
+    );
+    let snap = common::stat_snapshot(EXE, env);
+    let counter = |name: &str| common::stat_counter(&snap, "feed", name);
+    assert_eq!(counter("messages"), MESSAGES, "{err}");
+    assert_eq!(counter("messages_lost"), 0);
+    // The switch, not the feed, kept the other host's datagrams out.
+    assert_eq!(
+        counter("other_sources"),
+        0,
+        "the switch forwarded another source"
+    );
+    assert_eq!(counter("duplicates_a") + counter("unknown_refs"), 0);
+    assert!(
+        counter("igmp_queries") >= 2,
+        "the version 3 queries were answered"
+    );
+    assert_eq!(counter("igmp_send_failures") + counter("igmp_malformed"), 0);
+}
+
+#[cfg(feature = "dpdk")]
+#[test]
 fn each_port_joins_both_lines_groups_from_its_own_address() {
     let _cores = shared_cores();
     // Two net_pcap ports whose TX goes to a capture of its own: what each port sent,

@@ -79,7 +79,16 @@ pub struct SnoopingBridge {
 }
 
 impl SnoopingBridge {
+    /// A bridge that speaks IGMP version 2 (the Linux default): its queries are
+    /// version 2, so version 3 hosts answer in version 2.
     pub fn new(tag: u8) -> SnoopingBridge {
+        SnoopingBridge::with_version(tag, 2)
+    }
+
+    /// A bridge whose querier speaks IGMP `version` (2 or 3); in version 3 it keeps
+    /// each port's source lists and forwards a source-specific group only from the
+    /// sources joined.
+    pub fn with_version(tag: u8, version: u8) -> SnoopingBridge {
         let id = std::process::id() % 100_000;
         let b = SnoopingBridge {
             name: format!("hp{tag}b{id}"),
@@ -104,6 +113,8 @@ impl SnoopingBridge {
             "50",
             "mcast_membership_interval",
             "400",
+            "mcast_igmp_version",
+            &version.to_string(),
         ]);
         ip(&[
             "link",
@@ -140,9 +151,18 @@ impl SnoopingBridge {
 
     /// Whether the bridge forwards `group` to `port` (its snooping table, `bridge mdb`).
     pub fn has_member(&self, port: &str, group: Ipv4Addr) -> bool {
+        self.mdb_has(&format!("port {port} grp {group} "))
+    }
+
+    /// Whether the bridge forwards `group` from `source` to `port`: its snooping table
+    /// has the channel's entry.
+    pub fn has_member_from(&self, port: &str, group: Ipv4Addr, source: Ipv4Addr) -> bool {
+        self.mdb_has(&format!("port {port} grp {group} src {source} "))
+    }
+
+    fn mdb_has(&self, entry: &str) -> bool {
         let out = bridge(&["mdb", "show", "dev", &self.name]);
-        let (p, g) = (format!("port {port} "), format!("grp {group} "));
-        out.lines().any(|l| l.contains(&p) && l.contains(&g))
+        out.lines().any(|l| l.contains(entry))
     }
 }
 
