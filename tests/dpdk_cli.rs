@@ -338,6 +338,29 @@ fn feed_on_two_ports_takes_line_a_from_one_and_line_b_from_the_other() {
     assert_eq!(counter("nic_ipackets"), pa + pb, "both ports' counters");
 }
 
+/// Waits until the feed has heard the bridge's querier (its `igmp_queries` counter),
+/// then a little more: a Linux bridge floods, rather than trusting its snooping table,
+/// for one query response interval after its querier starts, and flooding is off on
+/// the feed's port, so a stream started earlier loses its first packets there (and the
+/// MoldUDP64 session starts at the first packet it sees).
+#[cfg(feature = "dpdk")]
+fn wait_until_the_switch_forwards(env: impl Fn(&mut Command), feed: &mut common::Killed) {
+    use std::time::{Duration, Instant};
+    let end = Instant::now() + Duration::from_secs(30);
+    loop {
+        let snap = common::stat_snapshot(EXE, &env);
+        if common::stat_counter(&snap, "feed", "igmp_queries") > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < end && feed.0.try_wait().unwrap().is_none(),
+            "the feed never heard the switch's querier"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+}
+
 #[cfg(feature = "dpdk")]
 #[test]
 fn a_dpdk_port_joins_its_group_on_a_snooping_switch_answers_its_queries_and_leaves() {
@@ -393,6 +416,7 @@ fn a_dpdk_port_joins_its_group_on_a_snooping_switch_answers_its_queries_and_leav
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    wait_until_the_switch_forwards(env, &mut feed);
     let sender = ok(Command::new(EXE)
         .args(["send", "--to", &format!("{group}:{port}")])
         .args(["--iface", &sender_side.tx, "--rate", "2000"])
@@ -418,7 +442,7 @@ fn a_dpdk_port_joins_its_group_on_a_snooping_switch_answers_its_queries_and_leav
     assert!(err.contains(&format!("joins {group} with IGMP")), "{err}");
     let snap = common::stat_snapshot(EXE, env);
     let counter = |name: &str| common::stat_counter(&snap, "feed", name);
-    assert_eq!(counter("messages"), MESSAGES, "{err}");
+    assert_eq!(counter("messages"), MESSAGES, "{err}\n{snap}");
     assert_eq!(counter("messages_lost"), 0);
     assert!(
         counter("igmp_queries") >= 5,
@@ -495,6 +519,7 @@ fn a_version_3_snooping_switch_forwards_a_joined_channel_from_its_source_only() 
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    wait_until_the_switch_forwards(env, &mut feed);
     assert!(!bridge.has_member_from(&dpdk_side.tx, group, intruder));
     let send = |pcap: &std::path::Path, from: std::net::Ipv4Addr| {
         common::Killed::quiet(
@@ -529,7 +554,7 @@ fn a_version_3_snooping_switch_forwards_a_joined_channel_from_its_source_only() 
     );
     let snap = common::stat_snapshot(EXE, env);
     let counter = |name: &str| common::stat_counter(&snap, "feed", name);
-    assert_eq!(counter("messages"), MESSAGES, "{err}");
+    assert_eq!(counter("messages"), MESSAGES, "{err}\n{snap}");
     assert_eq!(counter("messages_lost"), 0);
     // The switch, not the feed, kept the other host's datagrams out.
     assert_eq!(

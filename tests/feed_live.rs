@@ -582,3 +582,76 @@ fn a_udp_line_joined_for_one_source_takes_nothing_from_another_host() {
     assert_eq!(counter("unknown_refs"), 0);
     assert!(counter("packets_a") <= packets);
 }
+
+/// Lines A and B as two channels of one group and port, (S1,G) and (S2,G): each line's
+/// socket takes its own source's copy of the day only, and each line fills the other's
+/// losses.
+#[test]
+fn lines_a_and_b_may_be_two_sources_of_one_group() {
+    let tmp = tempfile::tempdir().unwrap();
+    let day = tmp.path().join("day.pcap");
+    const MESSAGES: u64 = 100_000;
+    let packets = gen_day(&day, MESSAGES, 43);
+    let port = 35_000 + (std::process::id() % 8_000) as u16;
+    let group = format!("232.202.2.1:{port}");
+    let (s1, s2) = ("127.0.0.4", "127.0.0.5");
+    let root = tempfile::Builder::new()
+        .prefix("hotpath-ssm2-")
+        .tempdir_in("/dev/shm")
+        .unwrap();
+    let env = |c: &mut Command| {
+        c.env("HOTPATH_SHM_ROOT", root.path())
+            .env("HOTPATH_INSTANCE", "ssm2");
+    };
+    let mut feed_cmd = Command::new(EXE);
+    env(&mut feed_cmd);
+    feed_cmd
+        .args(["feed", "--until-end-of-session", "--source"])
+        .arg(format!(
+            "udp://{group}?iface=lo&b={group}&a_source={s1}&b_source={s2}"
+        ));
+    let mut feed = Killed::quiet(&mut feed_cmd);
+    wait_for(
+        &root.path().join("ssm2/feed.counters"),
+        "the feed's counters",
+    );
+    // Each source drops a different 5% of the packets.
+    let send = |from: &str, seed: &str| {
+        Killed::quiet(
+            Command::new(EXE)
+                .args(["send", "--to", &group, "--iface", "lo", "--rate", "20000"])
+                .args(["--from", from, "--drop", "0.05", "--seed", seed])
+                .arg(&day),
+        )
+    };
+    let _a = send(s1, "1");
+    let _b = send(s2, "2");
+    let (status, err) = feed.finish(Duration::from_secs(120), || {
+        "the feed never saw its session end".into()
+    });
+    assert!(status.success(), "{err}");
+    assert!(
+        err.contains(&format!("udp ({s1}, {group}) + ({s2}, {group}) on lo")),
+        "{err}"
+    );
+    let snap = common::stat_snapshot(EXE, env);
+    let counter = |name: &str| common::stat_counter(&snap, "feed", name);
+    assert_eq!(counter("messages"), MESSAGES);
+    assert_eq!(counter("messages_lost"), 0);
+    assert_eq!(counter("unknown_refs"), 0);
+    // One copy of the day a line: without the sources each socket would take both.
+    let (pa, pb) = (counter("packets_a"), counter("packets_b"));
+    assert!(
+        pa > packets / 2 && pa < packets,
+        "line A: {pa} of {packets}"
+    );
+    assert!(
+        pb > packets / 2 && pb < packets,
+        "line B: {pb} of {packets}"
+    );
+    assert!(counter("gaps") > 0, "the drops made gaps");
+    assert!(
+        counter("messages_recovered") > 0,
+        "each line filled the other's"
+    );
+}
