@@ -512,6 +512,13 @@ pub struct FeedArgs {
     /// (default: run until SIGINT/SIGTERM, or the end of a file source).
     #[arg(long)]
     pub until_end_of_session: bool,
+    /// The sequence the session starts at, e.g. 1 for a feed (re)started after the
+    /// session began: what came before the first packet received is then a gap, asked
+    /// for from the request server, so the books are built from the start. Default: the
+    /// first packet received starts the session (`first_sequence` in `hotpath stat`
+    /// says where).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub start_sequence: Option<u64>,
 }
 
 /// A parsed `--source`.
@@ -829,6 +836,9 @@ pub fn feed_cmd(shm: &ShmArgs, args: &FeedArgs) -> CmdResult {
     // packets of ~40 messages).
     cfg.session.buffer_capacity = 1 << 20;
     cfg.session.max_request_count = 2048;
+    if let Some(s) = args.start_sequence {
+        cfg.session.start = hotpath_feed::moldudp64::StartAt::Sequence(s);
+    }
     cfg.session.request_interval_ns = 200_000;
     let mut feed = Feed::new(&cfg, ShmPublisher::new(ring, !args.bbo_only))?;
     if let Some(server) = request {

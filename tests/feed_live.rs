@@ -653,3 +653,58 @@ fn lines_a_and_b_may_be_two_sources_of_one_group() {
     // Both lines carried the day: whichever copy came second was a duplicate.
     assert!(counter("duplicates_a") + counter("duplicates_b") > MESSAGES / 2);
 }
+
+/// A feed started after its session began, with `--start-sequence 1`: what was sent
+/// before its first packet is a gap, recovered from the request server, so the books
+/// are built from the start of the session (`first_sequence` says where it joined).
+#[test]
+fn a_feed_started_late_recovers_the_start_of_the_session_from_the_request_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let day = tmp.path().join("day.pcap");
+    const MESSAGES: u64 = 100_000;
+    gen_day(&day, MESSAGES, 44);
+    let port = 36_000 + (std::process::id() % 8_000) as u16;
+    let group = format!("239.202.3.1:{port}");
+    let request = format!("127.0.0.1:{}", port - 10_000);
+    let root = tempfile::Builder::new()
+        .prefix("hotpath-late-")
+        .tempdir_in("/dev/shm")
+        .unwrap();
+    let env = |c: &mut Command| {
+        c.env("HOTPATH_SHM_ROOT", root.path())
+            .env("HOTPATH_INSTANCE", "late");
+    };
+    // The session is under way: this test's own socket has seen 200 packets.
+    let mut watch = hotpath_hw::net::McastRx::open(group.parse().unwrap(), "lo", 64).unwrap();
+    let _sender = Killed::quiet(
+        Command::new(EXE)
+            .args(["send", "--to", &group, "--iface", "lo", "--rate", "2000"])
+            .args(["--serve-requests", &request, "--linger-ms", "5000"])
+            .arg(&day),
+    );
+    let (mut seen, end) = (0, Instant::now() + Duration::from_secs(30));
+    while seen < 200 {
+        assert!(Instant::now() < end, "the sender sent {seen} packets");
+        seen += watch.recv_burst(|_, _, _| {}).unwrap();
+    }
+    let mut feed_cmd = Command::new(EXE);
+    env(&mut feed_cmd);
+    feed_cmd
+        .args(["feed", "--until-end-of-session", "--start-sequence", "1"])
+        .arg("--source")
+        .arg(format!("udp://{group}?iface=lo&request={request}"));
+    let mut feed = Killed::quiet(&mut feed_cmd);
+    let (status, err) = feed.finish(Duration::from_secs(60), || {
+        "the feed never saw its session end".into()
+    });
+    assert!(status.success(), "{err}");
+    let snap = common::stat_snapshot(EXE, env);
+    let counter = |name: &str| common::stat_counter(&snap, "feed", name);
+    let first = counter("first_sequence");
+    assert!(first > 200 * 40, "joined late: first sequence {first}");
+    assert_eq!(counter("messages"), MESSAGES, "{snap}");
+    assert_eq!(counter("messages_lost"), 0);
+    assert_eq!(counter("unknown_refs"), 0, "the books saw every add");
+    assert!(counter("messages_recovered") >= first - 1);
+    assert!(counter("requests_sent") > 0);
+}

@@ -130,6 +130,7 @@ feed_counters! {
     igmp_send_failures: counter, "frames";
     igmp_malformed: counter, "messages";
     next_sequence: gauge, "";
+    first_sequence: gauge, "";
 }
 
 /// The port's own counters (`nic_*`, DPDK sources), with a writer of their own so that
@@ -289,6 +290,8 @@ impl FeedCounters {
         self.igmp_send_failures.set(source.igmp.send_failures);
         self.igmp_malformed.set(source.igmp.malformed);
         self.next_sequence.set(feed.session.next_sequence());
+        self.first_sequence
+            .set(feed.session.first_sequence().unwrap_or(0));
         for (t, c) in &self.by_type {
             c.set(f.by_type[*t as usize]);
         }

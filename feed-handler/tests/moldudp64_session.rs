@@ -584,7 +584,26 @@ fn configured_start_sequence() {
     let _ = s.on_packet(B, &pkt(5, 7), 200, &mut rec); // 5..=9 before the start
     assert_eq!(rec.delivered(), vec![10, 11, 12]);
     assert_eq!(s.stats().duplicates, [0, 5, 0]);
+    assert_eq!(s.first_sequence(), Some(12), "the first packet received");
     check_invariant(&s);
+}
+
+#[test]
+fn the_first_sequence_received_says_where_a_session_began() {
+    let mut s = Session::new(config()).unwrap();
+    let mut rec = Rec::default();
+    assert_eq!(s.first_sequence(), None);
+    // A session joined late begins at its first packet: nothing before it is missing.
+    let _ = s.on_packet(A, &pkt(2_690, 3), 0, &mut rec);
+    let _ = s.on_packet(A, &pkt(2_693, 1), 0, &mut rec);
+    assert_eq!(s.first_sequence(), Some(2_690));
+    assert_eq!(s.stats().messages_missing, 0);
+    assert_eq!(rec.delivered(), vec![2_690, 2_691, 2_692, 2_693]);
+    // Another session's packet does not count.
+    let mut s = Session::new(config()).unwrap();
+    let _ = s.on_packet(A, &pkt(7, 1), 0, &mut rec);
+    let _ = s.on_packet(A, &pkt_in(&OTHER, 1, 1), 0, &mut rec);
+    assert_eq!(s.first_sequence(), Some(7));
 }
 
 #[test]

@@ -337,6 +337,8 @@ pub struct Session {
     store: SlotStore,
     session_id: Option<SessionId>,
     started: bool,
+    /// The sequence of the first packet of the session received.
+    first_seen: Option<u64>,
     next: u64,
     high: u64,
     buffered: usize,
@@ -366,6 +368,7 @@ impl Session {
             config,
             store,
             started,
+            first_seen: None,
             next,
             high: next,
             buffered: 0,
@@ -424,6 +427,14 @@ impl Session {
     /// Next sequence to deliver.
     pub fn next_sequence(&self) -> u64 {
         self.next
+    }
+
+    /// The sequence of the first packet received (data, heartbeat or end of session),
+    /// once one has come. A session that starts at the first packet seen
+    /// ([`StartAt::FirstSeen`]) knows nothing of what came before it: this says where
+    /// it began.
+    pub fn first_sequence(&self) -> Option<u64> {
+        self.first_seen
     }
 
     /// One past the highest sequence known to exist.
@@ -486,6 +497,7 @@ impl Session {
         }
         self.stats.packets[line.index()] += 1;
         let sequence = packet.sequence();
+        self.first_seen.get_or_insert(sequence);
         if !self.started {
             self.started = true;
             self.next = sequence;
