@@ -338,35 +338,80 @@ fn feed_on_two_ports_takes_line_a_from_one_and_line_b_from_the_other() {
     assert_eq!(counter("nic_ipackets"), pa + pb, "both ports' counters");
 }
 
-/// Waits until the feed has heard the bridge's querier (its `igmp_queries` counter),
-/// then a little more: a Linux bridge floods, rather than trusting its snooping table,
-/// for one query response interval after its querier starts, and flooding is off on
-/// the feed's port, so a stream started earlier loses its first packets there (and the
-/// MoldUDP64 session starts at the first packet it sees).
+/// `hotpath feed --source "dpdk:net_af_packet0?{query}" --until-end-of-session` on
+/// `iface`, the DPDK side of a test bridge, with `env`'s instance: returned once the
+/// switch lists the port (`joined`) and forwards to it. `None` without the capabilities
+/// an AF_PACKET port needs, once the refusal naming the device is checked.
+///
+/// Forwarding: the feed must have heard the bridge's querier (its `igmp_queries`). A
+/// Linux bridge floods, rather than trusting its snooping table, for one query response
+/// interval after its querier starts, and flooding is off on the feed's port, so a
+/// stream started earlier loses its first packets there (and the MoldUDP64 session
+/// starts at the first packet it sees).
 #[cfg(feature = "dpdk")]
-fn wait_until_the_switch_forwards(env: impl Fn(&mut Command), feed: &mut common::Killed) {
+fn feed_behind_the_switch(
+    env: impl Fn(&mut Command),
+    iface: &str,
+    query: &str,
+    joined: impl Fn() -> bool,
+) -> Option<common::Killed> {
+    use hotpath_hw::discipline::{has_capability, CAP_NET_ADMIN, CAP_NET_RAW};
     use std::time::{Duration, Instant};
+    let mut cmd = Command::new(EXE);
+    env(&mut cmd);
+    cmd.args(["feed", "--until-end-of-session", "--source"])
+        .arg(format!("dpdk:net_af_packet0?{query}"))
+        .args([
+            "--dpdk",
+            &format!("{EAL} --vdev=net_af_packet0,iface={iface}"),
+        ]);
+    if !(has_capability(CAP_NET_RAW) && has_capability(CAP_NET_ADMIN)) {
+        let out = output(&mut cmd);
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("net_af_packet0"));
+        return None;
+    }
+    assert!(!joined(), "a member before the feed started");
+    let mut feed = common::Killed::quiet(&mut cmd);
     let end = Instant::now() + Duration::from_secs(30);
-    loop {
-        let snap = common::stat_snapshot(EXE, &env);
-        if common::stat_counter(&snap, "feed", "igmp_queries") > 0 {
-            break;
-        }
+    let mut running = |what: &str| {
         assert!(
             Instant::now() < end && feed.0.try_wait().unwrap().is_none(),
-            "the feed never heard the switch's querier"
+            "{what}"
         );
+    };
+    while !joined() {
+        running("the switch never saw the port join");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    while common::stat_counter(&common::stat_snapshot(EXE, &env), "feed", "igmp_queries") == 0 {
+        running("the feed never heard the switch's querier");
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_millis(200));
+    Some(feed)
+}
+
+/// Waits (at most a second) until the switch no longer lists the stopped feed's port:
+/// its leave took effect at once, well before a membership would lapse (4 s).
+#[cfg(feature = "dpdk")]
+fn forgotten_at_once(member: impl Fn() -> bool) {
+    use std::time::{Duration, Instant};
+    let left = Instant::now();
+    while member() {
+        assert!(
+            left.elapsed() < Duration::from_millis(1_000),
+            "the switch still lists the port a second after the feed stopped"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[cfg(feature = "dpdk")]
 #[test]
 fn a_dpdk_port_joins_its_group_on_a_snooping_switch_answers_its_queries_and_leaves() {
     let _cores = shared_cores();
-    use hotpath_hw::discipline::{has_capability, CAP_NET_ADMIN, CAP_NET_RAW};
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
     // A Linux bridge with IGMP snooping stands in for the exchange's switch: it is the
     // querier (a general query every second) and forwards the feed's group to the
     // DPDK port only while a host there is a member (flooding of unknown multicast is
@@ -388,35 +433,14 @@ fn a_dpdk_port_joins_its_group_on_a_snooping_switch_answers_its_queries_and_leav
         c.env("HOTPATH_SHM_ROOT", &shm_root)
             .env("HOTPATH_INSTANCE", "igmp");
     };
-    let mut feed = Command::new(EXE);
-    env(&mut feed);
-    feed.args(["feed", "--source"])
-        .arg(format!(
-            "dpdk:net_af_packet0?a={group}:{port}&igmp=v3&ip={}",
-            net_support::link_local(74)
-        ))
-        .args([
-            "--dpdk",
-            &format!("{EAL} --vdev=net_af_packet0,iface={}", dpdk_side.rx),
-        ])
-        .arg("--until-end-of-session");
-    if !(has_capability(CAP_NET_RAW) && has_capability(CAP_NET_ADMIN)) {
-        let out = output(&mut feed);
-        assert!(!out.status.success());
-        assert!(String::from_utf8_lossy(&out.stderr).contains("net_af_packet0"));
+    let query = format!(
+        "a={group}:{port}&igmp=v3&ip={}",
+        net_support::link_local(74)
+    );
+    let member = || bridge.has_member(&dpdk_side.tx, group);
+    let Some(mut feed) = feed_behind_the_switch(env, &dpdk_side.rx, &query, member) else {
         return;
-    }
-    assert!(!bridge.has_member(&dpdk_side.tx, group));
-    let mut feed = common::Killed::quiet(&mut feed);
-    let end = Instant::now() + Duration::from_secs(30);
-    while !bridge.has_member(&dpdk_side.tx, group) {
-        assert!(
-            Instant::now() < end && feed.0.try_wait().unwrap().is_none(),
-            "the switch never saw the port join {group}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    wait_until_the_switch_forwards(env, &mut feed);
+    };
     let sender = ok(Command::new(EXE)
         .args(["send", "--to", &format!("{group}:{port}")])
         .args(["--iface", &sender_side.tx, "--rate", "2000"])
@@ -428,16 +452,8 @@ fn a_dpdk_port_joins_its_group_on_a_snooping_switch_answers_its_queries_and_leav
             common::stat_snapshot(EXE, env)
         )
     });
-    // The leave: the switch forgets the port at once (well before the 4 s a lapsed
-    // membership would take; the last answer was at most 1.5 s ago).
-    let left = Instant::now();
-    while bridge.has_member(&dpdk_side.tx, group) {
-        assert!(
-            left.elapsed() < Duration::from_millis(1_000),
-            "the port is still a member a second after the feed stopped"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    // The leave (the last answer was at most 1.5 s ago).
+    forgotten_at_once(member);
     assert!(status.success(), "{err}");
     assert!(err.contains(&format!("joins {group} with IGMP")), "{err}");
     let snap = common::stat_snapshot(EXE, env);
@@ -461,8 +477,7 @@ fn a_dpdk_port_joins_its_group_on_a_snooping_switch_answers_its_queries_and_leav
 #[test]
 fn a_version_3_snooping_switch_forwards_a_joined_channel_from_its_source_only() {
     let _cores = shared_cores();
-    use hotpath_hw::discipline::{has_capability, CAP_NET_ADMIN, CAP_NET_RAW};
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
     // The bridge speaks IGMP version 3: it keeps the port's source list and forwards a
     // group from the sources joined only. Two hosts send to one group at once from the
     // sender's two addresses: the day the feed joined (its source) and another day of
@@ -492,34 +507,14 @@ fn a_version_3_snooping_switch_forwards_a_joined_channel_from_its_source_only() 
         c.env("HOTPATH_SHM_ROOT", &shm_root)
             .env("HOTPATH_INSTANCE", "ssm3");
     };
-    let mut feed = Command::new(EXE);
-    env(&mut feed);
-    feed.args(["feed", "--source"])
-        .arg(format!(
-            "dpdk:net_af_packet0?a={group}:{port}&a_source={source}&igmp=v3&ip={}",
-            net_support::link_local(77)
-        ))
-        .args([
-            "--dpdk",
-            &format!("{EAL} --vdev=net_af_packet0,iface={}", dpdk_side.rx),
-        ])
-        .arg("--until-end-of-session");
-    if !(has_capability(CAP_NET_RAW) && has_capability(CAP_NET_ADMIN)) {
-        let out = output(&mut feed);
-        assert!(!out.status.success());
-        assert!(String::from_utf8_lossy(&out.stderr).contains("net_af_packet0"));
+    let query = format!(
+        "a={group}:{port}&a_source={source}&igmp=v3&ip={}",
+        net_support::link_local(77)
+    );
+    let member = || bridge.has_member_from(&dpdk_side.tx, group, source);
+    let Some(mut feed) = feed_behind_the_switch(env, &dpdk_side.rx, &query, member) else {
         return;
-    }
-    let mut feed = common::Killed::quiet(&mut feed);
-    let end = Instant::now() + Duration::from_secs(30);
-    while !bridge.has_member_from(&dpdk_side.tx, group, source) {
-        assert!(
-            Instant::now() < end && feed.0.try_wait().unwrap().is_none(),
-            "the switch never saw the port join ({source}, {group})"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    wait_until_the_switch_forwards(env, &mut feed);
+    };
     assert!(!bridge.has_member_from(&dpdk_side.tx, group, intruder));
     let send = |pcap: &std::path::Path, from: std::net::Ipv4Addr| {
         common::Killed::quiet(
@@ -538,15 +533,8 @@ fn a_version_3_snooping_switch_forwards_a_joined_channel_from_its_source_only() 
             common::stat_snapshot(EXE, env)
         )
     });
-    // The leave (BLOCK_OLD_SOURCES): the switch forgets the channel at once.
-    let left = Instant::now();
-    while bridge.has_member_from(&dpdk_side.tx, group, source) {
-        assert!(
-            left.elapsed() < Duration::from_millis(1_000),
-            "the port still has the channel a second after the feed stopped"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    // The leave (BLOCK_OLD_SOURCES).
+    forgotten_at_once(member);
     assert!(status.success(), "{err}");
     assert!(
         err.contains(&format!("joins {group} from {source} with IGMP")),
