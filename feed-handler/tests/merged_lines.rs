@@ -52,6 +52,15 @@ fn day(opts: PcapOptions, drop: impl Fn(usize) -> bool) -> (Vec<u8>, u64) {
     (w.into_writer(), kept)
 }
 
+/// A feed handler fed `src` until it ends.
+fn run_to_end(src: &mut Merged) -> Feed<NullSink> {
+    let mut feed = Feed::new(&FeedConfig::default(), NullSink).unwrap();
+    while !matches!(feed.pump(src), Err(SourceError::End)) {
+        feed.poll(hotpath_shm::clock::monotonic_ns());
+    }
+    feed
+}
+
 #[test]
 fn two_sources_one_line_each_deliver_every_message_once() {
     let a = SocketAddrV4::new(Ipv4Addr::new(239, 1, 1, 1), 26477);
@@ -69,10 +78,7 @@ fn two_sources_one_line_each_deliver_every_message_once() {
     };
     assert!(Merged::new(Vec::new()).is_none());
     let mut src = Merged::new(vec![source("a.pcap", cap_a), source("b.pcap", cap_b)]).unwrap();
-    let mut feed = Feed::new(&FeedConfig::default(), NullSink).unwrap();
-    while !matches!(feed.pump(&mut src), Err(SourceError::End)) {
-        feed.poll(hotpath_shm::clock::monotonic_ns());
-    }
+    let feed = run_to_end(&mut src);
     let s = feed.session.stats();
     assert_eq!(feed.core.stats.messages, MESSAGES, "{s:?}");
     assert_eq!(s.messages_lost, 0);
@@ -147,10 +153,7 @@ fn two_channels_of_one_group_are_told_apart_by_their_sources() {
         source("b.pcap", cap_b),
     ])
     .unwrap();
-    let mut feed = Feed::new(&FeedConfig::default(), NullSink).unwrap();
-    while !matches!(feed.pump(&mut src), Err(SourceError::End)) {
-        feed.poll(hotpath_shm::clock::monotonic_ns());
-    }
+    let feed = run_to_end(&mut src);
     let s = feed.session.stats();
     assert_eq!(feed.core.stats.messages, MESSAGES, "{s:?}");
     assert_eq!(s.messages_lost, 0);
