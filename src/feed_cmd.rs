@@ -955,7 +955,8 @@ pub struct SendArgs {
     /// Answer MoldUDP64 re-requests on this address (history: the clean packets).
     #[arg(long)]
     pub serve_requests: Option<SocketAddrV4>,
-    /// With --serve-requests: keep answering this many ms after the last packet.
+    /// With --serve-requests: keep answering this many ms after the last packet, and
+    /// repeat the end of session every 250 ms meanwhile (as MoldUDP64 servers do).
     #[arg(long, default_value_t = 2000)]
     pub linger_ms: u64,
 }
@@ -997,12 +998,16 @@ pub fn send_cmd(args: &SendArgs) -> CmdResult {
         }
         None => None,
     };
+    let mut end_of_session = None;
     let stats = replay::replay(
         &mut src,
         &cfg,
         |p| {
             if let Some(s) = &server {
                 s.record(p);
+                if replay::is_end_of_session(p) {
+                    end_of_session = Some(p.to_vec());
+                }
             }
         },
         &stop,
@@ -1028,8 +1033,16 @@ pub fn send_cmd(args: &SendArgs) -> CmdResult {
     );
     if let Some(s) = server {
         let end = Instant::now() + Duration::from_millis(args.linger_ms);
+        // The end of session is repeated while the request server lingers.
+        let repeats = match &end_of_session {
+            Some(packet) => replay::repeat_end_of_session(&cfg, packet, end, &stop)?,
+            None => 0,
+        };
         while Instant::now() < end && !stop.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(10));
+        }
+        if repeats > 0 {
+            eprintln!("hotpath send: end of session sent {repeats} more times while answering");
         }
         server_stop.store(true, Ordering::Relaxed);
         let answered = s.responder.lock().map(|r| r.stats().clone()).ok();

@@ -708,3 +708,63 @@ fn a_feed_started_late_recovers_the_start_of_the_session_from_the_request_server
     assert!(counter("messages_recovered") >= first - 1);
     assert!(counter("requests_sent") > 0);
 }
+
+/// A feed started after its session ended: the sender, like a MoldUDP64 server, keeps
+/// sending the end of session while its request server answers, so the feed learns
+/// where the session ends and, with `--start-sequence 1`, asks for all of it.
+#[test]
+fn a_feed_started_after_the_end_of_session_gets_the_whole_session_from_the_request_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let day = tmp.path().join("day.pcap");
+    const MESSAGES: u64 = 50_000;
+    gen_day(&day, MESSAGES, 45);
+    let port = 37_000 + (std::process::id() % 8_000) as u16;
+    let group = format!("239.202.4.1:{port}");
+    let request = format!("127.0.0.1:{}", port - 9_000);
+    let root = tempfile::Builder::new()
+        .prefix("hotpath-after-")
+        .tempdir_in("/dev/shm")
+        .unwrap();
+    let env = |c: &mut Command| {
+        c.env("HOTPATH_SHM_ROOT", root.path())
+            .env("HOTPATH_INSTANCE", "after");
+    };
+    let mut watch = hotpath_hw::net::McastRx::open(group.parse().unwrap(), "lo", 64).unwrap();
+    let mut sender = Killed::quiet(
+        Command::new(EXE)
+            .args(["send", "--to", &group, "--iface", "lo", "--rate", "20000"])
+            .args(["--serve-requests", &request, "--linger-ms", "3000"])
+            .arg(&day),
+    );
+    // The session has ended: this test's own socket saw its end.
+    let (mut ended, end) = (false, Instant::now() + Duration::from_secs(30));
+    while !ended {
+        assert!(Instant::now() < end, "the sender never ended its session");
+        watch
+            .recv_burst(|p, _, _| ended |= hotpath_feed::replay::is_end_of_session(p))
+            .unwrap();
+    }
+    let mut feed_cmd = Command::new(EXE);
+    env(&mut feed_cmd);
+    feed_cmd
+        .args(["feed", "--until-end-of-session", "--start-sequence", "1"])
+        .arg("--source")
+        .arg(format!("udp://{group}?iface=lo&request={request}"));
+    let mut feed = Killed::quiet(&mut feed_cmd);
+    let (status, err) = feed.finish(Duration::from_secs(30), || {
+        "the feed never learnt where the session ends".into()
+    });
+    assert!(status.success(), "{err}");
+    let snap = common::stat_snapshot(EXE, env);
+    let counter = |name: &str| common::stat_counter(&snap, "feed", name);
+    assert_eq!(
+        counter("first_sequence"),
+        MESSAGES + 1,
+        "an end of session came first"
+    );
+    assert_eq!(counter("messages"), MESSAGES, "{snap}");
+    assert_eq!(counter("messages_recovered"), MESSAGES);
+    assert_eq!(counter("messages_lost") + counter("unknown_refs"), 0);
+    let (_, sent) = sender.finish(Duration::from_secs(30), || "the sender never ended".into());
+    assert!(sent.contains("end of session sent"), "{sent}");
+}

@@ -3,7 +3,9 @@
 //! Operators use it to feed a test rig from a capture; tests use it to prove the feed
 //! handler survives what real feeds do: each line (A and B) independently drops,
 //! duplicates and reorders packets, deterministically from a seed. A tap sees every
-//! packet before faults, so a request server can hold the clean history.
+//! packet before faults, so a request server can hold the clean history. After the
+//! last packet, [`repeat_end_of_session`] keeps sending the end of session while a
+//! request server still answers, as MoldUDP64 servers do.
 
 use std::net::SocketAddrV4;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -163,10 +165,7 @@ pub fn replay(
     if cfg.rate_pps == Some(0) {
         return Err(ReplayError::Config("rate of 0 packets/s".into()));
     }
-    let sock = match cfg.from {
-        Some(from) => hotpath_hw::net::mcast_tx_from(&cfg.iface, from)?,
-        None => hotpath_hw::net::mcast_tx(&cfg.iface)?,
-    };
+    let sock = tx_socket(cfg)?;
     let line = |to, faults: Faults, salt| LineTx {
         to,
         faults,
@@ -218,6 +217,50 @@ pub fn replay(
         stats.b = b.stats;
     }
     Ok(stats)
+}
+
+/// The sending socket: out of `cfg.iface`, from `cfg.from` if given.
+fn tx_socket(cfg: &ReplayConfig) -> Result<std::net::UdpSocket, ReplayError> {
+    Ok(match cfg.from {
+        Some(from) => hotpath_hw::net::mcast_tx_from(&cfg.iface, from)?,
+        None => hotpath_hw::net::mcast_tx(&cfg.iface)?,
+    })
+}
+
+/// How often [`repeat_end_of_session`] sends the end of session.
+pub const END_REPEAT_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Whether `packet` is a MoldUDP64 end of session (message count 0xFFFF).
+pub fn is_end_of_session(packet: &[u8]) -> bool {
+    crate::moldudp64::Packet::new_checked(packet)
+        .is_ok_and(|p| p.count() == crate::moldudp64::END_OF_SESSION_COUNT)
+}
+
+/// Sends the end-of-session packet `end` to line A (and B), without faults, every
+/// [`END_REPEAT_INTERVAL`] until `until` or `stop`; returns how many times. MoldUDP64
+/// servers send it "for a short while in place of heartbeats", the window in which
+/// re-requests may still be made: a receiver that lost the first one (on both lines)
+/// still learns where the session ends, and one that joins now learns what to ask for.
+pub fn repeat_end_of_session(
+    cfg: &ReplayConfig,
+    end: &[u8],
+    until: Instant,
+    stop: &AtomicBool,
+) -> Result<u64, ReplayError> {
+    let sock = tx_socket(cfg)?;
+    let mut sent = 0;
+    while Instant::now() < until && !stop.load(Ordering::Relaxed) {
+        for to in std::iter::once(cfg.a).chain(cfg.b) {
+            sock.send_to(end, to)
+                .map_err(|source| ReplayError::Send { to, source })?;
+        }
+        sent += 1;
+        let next = Instant::now() + END_REPEAT_INTERVAL;
+        while Instant::now() < next.min(until) && !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    Ok(sent)
 }
 
 /// A request server for the replayer: its history is fed with the clean packets (from
