@@ -4,7 +4,8 @@
 //! with one `recvmmsg` system call into buffers allocated once at open; given a source,
 //! it joins only that source's channel (S,G) (source-specific multicast, RFC 4607), and
 //! the kernel drops what other hosts send to the group. [`mcast_tx`] makes a sending
-//! socket bound to an interface (`IP_MULTICAST_IF`), for replayers and tests. The unsafe FFI lives here so the feed handler can stay `forbid(unsafe_code)`.
+//! socket bound to an interface (`IP_MULTICAST_IF`), for replayers and tests. The
+//! unsafe FFI lives here so the feed handler can stay `forbid(unsafe_code)`.
 
 use std::io;
 use std::mem::{size_of, MaybeUninit};
