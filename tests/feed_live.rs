@@ -492,6 +492,49 @@ fn the_feed_loop_makes_no_system_call_but_the_sources_own() {
     assert_eq!(calls.len(), 1, "UDP source: {calls:?}");
 }
 
+/// A `hotpath feed --until-end-of-session` with a shm root and instance of its own.
+struct OwnFeed {
+    root: tempfile::TempDir,
+    instance: &'static str,
+}
+
+impl OwnFeed {
+    fn new(instance: &'static str) -> OwnFeed {
+        let root = tempfile::Builder::new()
+            .prefix("hotpath-live-")
+            .tempdir_in("/dev/shm")
+            .unwrap();
+        OwnFeed { root, instance }
+    }
+
+    /// Points `c` at this feed's shm root and instance.
+    fn env(&self, c: &mut Command) {
+        c.env("HOTPATH_SHM_ROOT", self.root.path())
+            .env("HOTPATH_INSTANCE", self.instance);
+    }
+
+    /// Starts it on `source` with `args` added; returns once its counters exist.
+    fn start(&self, source: &str, args: &[&str]) -> Killed {
+        let mut cmd = Command::new(EXE);
+        self.env(&mut cmd);
+        cmd.args(["feed", "--until-end-of-session"])
+            .args(args)
+            .args(["--source", source]);
+        let feed = Killed::quiet(&mut cmd);
+        let counters = self.root.path().join(self.instance).join("feed.counters");
+        wait_for(&counters, "the feed's counters");
+        feed
+    }
+
+    /// Waits for `feed` to end by itself (failing with `why` after `limit`); its
+    /// error output and a snapshot of its counters.
+    fn finish(&self, feed: &mut Killed, limit: Duration, why: &str) -> (String, Value) {
+        let (status, err) = feed.finish(limit, || why.into());
+        assert!(status.success(), "{err}");
+        (err, common::stat_snapshot(EXE, |c| self.env(c)))
+    }
+}
+
 /// `hotpath gen --pcap` of `messages` messages with `seed`; returns the capture's
 /// packet count.
 fn gen_day(pcap: &Path, messages: u64, seed: u64) -> u64 {
@@ -531,25 +574,10 @@ fn a_udp_line_joined_for_one_source_takes_nothing_from_another_host() {
     let group = format!("232.202.1.1:{port}");
     let req_port = port + 9_000;
     let (source, intruder) = ("127.0.0.2", "127.0.0.3");
-    let root = tempfile::Builder::new()
-        .prefix("hotpath-ssm-")
-        .tempdir_in("/dev/shm")
-        .unwrap();
-    let env = |c: &mut Command| {
-        c.env("HOTPATH_SHM_ROOT", root.path())
-            .env("HOTPATH_INSTANCE", "ssm");
-    };
-    let mut feed_cmd = Command::new(EXE);
-    env(&mut feed_cmd);
-    feed_cmd
-        .args(["feed", "--until-end-of-session", "--source"])
-        .arg(format!(
-            "udp://{group}?iface=lo&a_source={source}&request=127.0.0.1:{req_port}"
-        ));
-    let mut feed = Killed::quiet(&mut feed_cmd);
-    wait_for(
-        &root.path().join("ssm/feed.counters"),
-        "the feed's counters",
+    let own = OwnFeed::new("ssm");
+    let mut feed = own.start(
+        &format!("udp://{group}?iface=lo&a_source={source}&request=127.0.0.1:{req_port}"),
+        &[],
     );
     let send = |pcap: &Path, from: &str, serve: bool| {
         let mut c = Command::new(EXE);
@@ -562,15 +590,11 @@ fn a_udp_line_joined_for_one_source_takes_nothing_from_another_host() {
     };
     let _intruder = send(&other, intruder, false);
     let _sender = send(&day, source, true);
-    let (status, err) = feed.finish(Duration::from_secs(120), || {
-        "the feed never saw its session end".into()
-    });
-    assert!(status.success(), "{err}");
+    let (err, snap) = own.finish(&mut feed, Duration::from_secs(120), "no end of session");
     assert!(
         err.contains(&format!("udp ({source}, {group}) on lo")),
         "the banner names the channel: {err}"
     );
-    let snap = common::stat_snapshot(EXE, env);
     let counter = |name: &str| common::stat_counter(&snap, "feed", name);
     assert_eq!(counter("messages"), MESSAGES);
     assert_eq!(counter("messages_lost"), 0);
@@ -595,25 +619,10 @@ fn lines_a_and_b_may_be_two_sources_of_one_group() {
     let port = 35_000 + (std::process::id() % 8_000) as u16;
     let group = format!("232.202.2.1:{port}");
     let (s1, s2) = ("127.0.0.4", "127.0.0.5");
-    let root = tempfile::Builder::new()
-        .prefix("hotpath-ssm2-")
-        .tempdir_in("/dev/shm")
-        .unwrap();
-    let env = |c: &mut Command| {
-        c.env("HOTPATH_SHM_ROOT", root.path())
-            .env("HOTPATH_INSTANCE", "ssm2");
-    };
-    let mut feed_cmd = Command::new(EXE);
-    env(&mut feed_cmd);
-    feed_cmd
-        .args(["feed", "--until-end-of-session", "--source"])
-        .arg(format!(
-            "udp://{group}?iface=lo&b={group}&a_source={s1}&b_source={s2}"
-        ));
-    let mut feed = Killed::quiet(&mut feed_cmd);
-    wait_for(
-        &root.path().join("ssm2/feed.counters"),
-        "the feed's counters",
+    let own = OwnFeed::new("ssm2");
+    let mut feed = own.start(
+        &format!("udp://{group}?iface=lo&b={group}&a_source={s1}&b_source={s2}"),
+        &[],
     );
     // Line A's source drops 5% of the packets, line B's none (the session starts at
     // the first packet it sees, so that one must come).
@@ -627,15 +636,11 @@ fn lines_a_and_b_may_be_two_sources_of_one_group() {
     };
     let _a = send(s1, "0.05");
     let _b = send(s2, "0");
-    let (status, err) = feed.finish(Duration::from_secs(120), || {
-        "the feed never saw its session end".into()
-    });
-    assert!(status.success(), "{err}");
+    let (err, snap) = own.finish(&mut feed, Duration::from_secs(120), "no end of session");
     assert!(
         err.contains(&format!("udp ({s1}, {group}) + ({s2}, {group}) on lo")),
         "{err}"
     );
-    let snap = common::stat_snapshot(EXE, env);
     let counter = |name: &str| common::stat_counter(&snap, "feed", name);
     assert_eq!(counter("messages"), MESSAGES, "{snap}");
     assert_eq!(counter("messages_lost"), 0);
@@ -666,14 +671,7 @@ fn a_feed_started_late_recovers_the_start_of_the_session_from_the_request_server
     let port = 36_000 + (std::process::id() % 8_000) as u16;
     let group = format!("239.202.3.1:{port}");
     let request = format!("127.0.0.1:{}", port - 10_000);
-    let root = tempfile::Builder::new()
-        .prefix("hotpath-late-")
-        .tempdir_in("/dev/shm")
-        .unwrap();
-    let env = |c: &mut Command| {
-        c.env("HOTPATH_SHM_ROOT", root.path())
-            .env("HOTPATH_INSTANCE", "late");
-    };
+    let own = OwnFeed::new("late");
     // The session is under way: this test's own socket has seen 200 packets.
     let mut watch = hotpath_hw::net::McastRx::open(group.parse().unwrap(), "lo", 64).unwrap();
     let _sender = Killed::quiet(
@@ -687,18 +685,9 @@ fn a_feed_started_late_recovers_the_start_of_the_session_from_the_request_server
         assert!(Instant::now() < end, "the sender sent {seen} packets");
         seen += watch.recv_burst(|_, _, _| {}).unwrap();
     }
-    let mut feed_cmd = Command::new(EXE);
-    env(&mut feed_cmd);
-    feed_cmd
-        .args(["feed", "--until-end-of-session", "--start-sequence", "1"])
-        .arg("--source")
-        .arg(format!("udp://{group}?iface=lo&request={request}"));
-    let mut feed = Killed::quiet(&mut feed_cmd);
-    let (status, err) = feed.finish(Duration::from_secs(60), || {
-        "the feed never saw its session end".into()
-    });
-    assert!(status.success(), "{err}");
-    let snap = common::stat_snapshot(EXE, env);
+    let source = format!("udp://{group}?iface=lo&request={request}");
+    let mut feed = own.start(&source, &["--start-sequence", "1"]);
+    let (_, snap) = own.finish(&mut feed, Duration::from_secs(60), "no end of session");
     let counter = |name: &str| common::stat_counter(&snap, "feed", name);
     let first = counter("first_sequence");
     assert!(first > 200 * 40, "joined late: first sequence {first}");
@@ -721,14 +710,7 @@ fn a_feed_started_after_the_end_of_session_gets_the_whole_session_from_the_reque
     let port = 37_000 + (std::process::id() % 8_000) as u16;
     let group = format!("239.202.4.1:{port}");
     let request = format!("127.0.0.1:{}", port - 9_000);
-    let root = tempfile::Builder::new()
-        .prefix("hotpath-after-")
-        .tempdir_in("/dev/shm")
-        .unwrap();
-    let env = |c: &mut Command| {
-        c.env("HOTPATH_SHM_ROOT", root.path())
-            .env("HOTPATH_INSTANCE", "after");
-    };
+    let own = OwnFeed::new("after");
     let mut watch = hotpath_hw::net::McastRx::open(group.parse().unwrap(), "lo", 64).unwrap();
     let mut sender = Killed::quiet(
         Command::new(EXE)
@@ -744,18 +726,13 @@ fn a_feed_started_after_the_end_of_session_gets_the_whole_session_from_the_reque
             .recv_burst(|p, _, _| ended |= hotpath_feed::replay::is_end_of_session(p))
             .unwrap();
     }
-    let mut feed_cmd = Command::new(EXE);
-    env(&mut feed_cmd);
-    feed_cmd
-        .args(["feed", "--until-end-of-session", "--start-sequence", "1"])
-        .arg("--source")
-        .arg(format!("udp://{group}?iface=lo&request={request}"));
-    let mut feed = Killed::quiet(&mut feed_cmd);
-    let (status, err) = feed.finish(Duration::from_secs(30), || {
-        "the feed never learnt where the session ends".into()
-    });
-    assert!(status.success(), "{err}");
-    let snap = common::stat_snapshot(EXE, env);
+    let source = format!("udp://{group}?iface=lo&request={request}");
+    let mut feed = own.start(&source, &["--start-sequence", "1"]);
+    let (_, snap) = own.finish(
+        &mut feed,
+        Duration::from_secs(30),
+        "the feed never learnt where the session ends",
+    );
     let counter = |name: &str| common::stat_counter(&snap, "feed", name);
     assert_eq!(
         counter("first_sequence"),
