@@ -169,11 +169,19 @@ impl IgmpConfig {
 
     /// The sources `group` is joined for (none: every source).
     pub fn sources_of(&self, group: Ipv4Addr) -> impl Iterator<Item = Ipv4Addr> + '_ {
-        self.sources
-            .iter()
-            .filter(move |(g, _)| *g == group)
-            .map(|&(_, s)| s)
+        sources_of(&self.sources, group)
     }
+}
+
+/// The sources of `group` among the (group, source) `channels`.
+fn sources_of(
+    channels: &[(Ipv4Addr, Ipv4Addr)],
+    group: Ipv4Addr,
+) -> impl Iterator<Item = Ipv4Addr> + '_ {
+    channels
+        .iter()
+        .filter(move |(g, _)| *g == group)
+        .map(|&(_, s)| s)
 }
 
 /// A membership query, as received.
@@ -420,11 +428,11 @@ impl Membership {
     /// Whether a query about `group` and the `n` sources listed in `listed` asks
     /// about a source we receive `group` from (any source when `n` is 0).
     fn wants_any(&self, group: Ipv4Addr, listed: &[u8], n: u16) -> bool {
-        let mut ours = self.sources.iter().filter(|(g, _)| *g == group).peekable();
+        let mut ours = sources_of(&self.sources, group).peekable();
         if n == 0 || ours.peek().is_none() {
             return true; // a group query, or a group joined for every source
         }
-        ours.any(|&(_, s)| {
+        ours.any(|s| {
             listed
                 .chunks_exact(4)
                 .take(usize::from(n))
@@ -495,9 +503,8 @@ impl Membership {
     /// 10.0.0.1, 239.1.1.2`.
     pub fn describe_groups(&self) -> String {
         let group = |&g: &Ipv4Addr| {
-            let sources: Vec<String> = (self.sources.iter())
-                .filter(|(sg, _)| *sg == g)
-                .map(|(_, s)| s.to_string())
+            let sources: Vec<String> = sources_of(&self.sources, g)
+                .map(|s| s.to_string())
                 .collect();
             match sources.is_empty() {
                 true => g.to_string(),
