@@ -861,6 +861,7 @@ pub fn feed_cmd(shm: &ShmArgs, args: &FeedArgs) -> CmdResult {
             Duration::from_millis(100),
             hot_cores,
             start_cores,
+            |nic| eprintln!("hotpath feed: {}", link_news(nic)),
         )?),
         _ => None,
     };
@@ -916,6 +917,22 @@ pub fn feed_cmd(shm: &ShmArgs, args: &FeedArgs) -> CmdResult {
     // A last read of the port, then its thread ends.
     drop(nic);
     Ok(ExitCode::SUCCESS)
+}
+
+/// What the operator is told when the count of ports with their link down changes.
+fn link_news(nic: &hotpath_feed::source::NicStats) -> String {
+    let falls = nic.link_downs;
+    match (nic.links_down, nic.ports) {
+        (0, 1) => format!("link up on the port ({falls} falls so far)"),
+        (0, n) => format!("link up on all {n} ports ({falls} falls so far)"),
+        (_, 1) => format!(
+            "LINK DOWN on the port: nothing can arrive until it is back ({falls} falls so far)"
+        ),
+        (d, n) => format!(
+            "LINK DOWN on {d} of {n} ports: nothing can arrive there until they are back \
+             ({falls} falls so far)"
+        ),
+    }
 }
 
 // ------------------------------------------------------------------ send
@@ -1077,6 +1094,29 @@ fn session_of(pcap: &Path) -> Result<moldudp64::SessionId, crate::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn link_news_says_how_many_ports_are_down_of_how_many() {
+        let nic = |ports, links_down, link_downs| hotpath_feed::source::NicStats {
+            ports,
+            links_down,
+            link_downs,
+            ..Default::default()
+        };
+        assert_eq!(
+            link_news(&nic(1, 1, 0)),
+            "LINK DOWN on the port: nothing can arrive until it is back (0 falls so far)"
+        );
+        assert_eq!(
+            link_news(&nic(1, 0, 1)),
+            "link up on the port (1 falls so far)"
+        );
+        assert!(link_news(&nic(2, 1, 3)).starts_with("LINK DOWN on 1 of 2 ports:"));
+        assert_eq!(
+            link_news(&nic(2, 0, 3)),
+            "link up on all 2 ports (3 falls so far)"
+        );
+    }
 
     #[test]
     fn sources_parse_or_say_what_is_wrong() {

@@ -135,7 +135,7 @@ fn feed_from_a_dpdk_port_publishes_and_counts_the_port() {
     ]));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("dpdk port 0 (net_pcap0, driver net_pcap)"),
+        err.contains("dpdk port 0 (net_pcap0, driver net_pcap, link up at 10 Gb/s)"),
         "{err}"
     );
     assert!(err.contains("stopped after 200,000 messages"), "{err}");
@@ -250,7 +250,7 @@ fn feed_on_af_packet_takes_lines_a_and_b_and_recovers_gaps_from_the_request_serv
     });
     assert!(status.success(), "{err}\nsender: {sender:?}");
     assert!(
-        err.contains("dpdk port 0 (net_af_packet0, driver net_af_packet)"),
+        err.contains("dpdk port 0 (net_af_packet0, driver net_af_packet, link up at 10 Gb/s)"),
         "{err}"
     );
     assert!(err.contains("stopped after 200,000 messages"), "{err}");
@@ -319,7 +319,7 @@ fn feed_on_two_ports_takes_line_a_from_one_and_line_b_from_the_other() {
     ]));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("(net_pcap0, driver net_pcap) + dpdk port 1 (net_pcap1, driver net_pcap)"),
+        err.contains("(net_pcap0, driver net_pcap, link up at 10 Gb/s) + dpdk port 1 (net_pcap1, driver net_pcap, link up at 10 Gb/s)"),
         "{err}"
     );
     assert!(err.contains("stopped after 150,000 messages"), "{err}");
@@ -961,4 +961,93 @@ fn a_port_joins_a_channel_and_skips_another_hosts_datagrams_to_its_group() {
         assert_eq!(rows[0], join, "port {k}");
         assert_eq!(rows[rows.len() - 1], leave, "port {k}");
     }
+}
+
+#[cfg(feature = "dpdk")]
+#[test]
+fn a_port_whose_link_falls_is_reported_down_and_takes_the_feed_again_once_it_is_back() {
+    let _cores = shared_cores();
+    // net_tap's link is its kernel interface's: `ip link set down` is a pulled cable.
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("day.pcap");
+    const MESSAGES: u64 = 100_000;
+    generate(&pcap, MESSAGES, 11);
+    let tap = format!("hp85t{}", std::process::id() % 100_000);
+    let port = 34_000 + (std::process::id() % 8_000) as u16;
+    let group = format!("239.204.85.1:{port}");
+    let request = format!("127.0.0.1:{}", port + 12_000);
+    let shm_root = dir.path().join("shm");
+    let env = |c: &mut Command| {
+        c.env("HOTPATH_SHM_ROOT", &shm_root)
+            .env("HOTPATH_INSTANCE", "link");
+    };
+    let mut feed = Command::new(EXE);
+    env(&mut feed);
+    feed.args(["feed", "--source"])
+        .arg(format!("dpdk:net_tap0?a={group}&request={request}"))
+        .args([
+            "--dpdk",
+            &format!("{EAL} --log-level=pmd.net.tap:emerg --vdev=net_tap0,iface={tap}"),
+        ])
+        .arg("--until-end-of-session");
+    let mut feed = common::Killed::quiet(&mut feed);
+    let counters = shm_root.join("link").join("feed.counters");
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !counters.exists() {
+        assert!(std::time::Instant::now() < end, "the feed never started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // The port's interface exists once the feed runs; an address lets a socket send
+    // multicast out of it, into the port.
+    net_support::up_with_address(&tap, net_support::link_local(85));
+    // Read in place while it runs (`hotpath stat` reads the same region).
+    let live = hotpath_shm::counters::CountersReader::open(&counters).unwrap();
+    let counter = |name: &str| live.get("feed", name).expect(name);
+    let until = |name: &str, value: u64| {
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while counter(name) != value {
+            assert!(
+                std::time::Instant::now() < end,
+                "{name} never became {value}: {}",
+                counter(name)
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+    assert_eq!(counter("nic_links_down"), 0, "up from the start");
+    net_support::ip(&["link", "set", &tap, "down"]);
+    until("nic_links_down", 1);
+    assert_eq!(counter("nic_link_downs"), 1);
+    net_support::ip(&["link", "set", &tap, "up"]);
+    until("nic_links_down", 0);
+
+    // The sender's repeats of the end of session fail once the feed has ended: its
+    // port's interface goes with it. So the sender is only killed at the end.
+    let _sender = common::Killed::quiet(
+        Command::new(EXE)
+            .args(["send", "--to", &group, "--iface", &tap, "--rate", "10000"])
+            .args(["--serve-requests", &request, "--linger-ms", "1500"])
+            .arg(&pcap),
+    );
+    let (status, err) = feed.finish(std::time::Duration::from_secs(30), || {
+        "the feed never saw the end of session".into()
+    });
+    assert!(status.success(), "{err}");
+    assert!(err.contains("stopped after 100,000 messages"), "{err}");
+    // Told as it happened, in order: up at the start, the fall, the return.
+    let at = |what: &str| {
+        err.find(what)
+            .unwrap_or_else(|| panic!("no {what:?} in:\n{err}"))
+    };
+    assert!(
+        at("driver net_tap, link up at 10 Gb/s)") < at("LINK DOWN on the port")
+            && at("LINK DOWN on the port") < at("link up on the port (1 falls so far)"),
+        "{err}"
+    );
+    let snap = common::stat_snapshot(EXE, env);
+    let counter = |name: &str| common::stat_counter(&snap, "feed", name);
+    assert_eq!(counter("messages"), MESSAGES);
+    assert_eq!(counter("messages_lost"), 0);
+    assert_eq!(counter("nic_link_downs"), 1);
+    assert_eq!(counter("nic_links_down"), 0);
 }

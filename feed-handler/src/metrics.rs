@@ -28,7 +28,7 @@ macro_rules! feed_counters {
     ($( $field:ident : $kind:ident, $unit:literal; )*) => {
         struct Ids {
             $( $field: CounterId, )*
-            nic: [CounterId; 4],
+            nic: [CounterId; 6],
             by_type: Vec<(u8, CounterId)>,
             malformed: Vec<(usize, CounterId)>,
             frames: Vec<CounterId>,
@@ -56,6 +56,8 @@ macro_rules! feed_counters {
                         b.counter(COMPONENT, "nic_imissed", "packets")?,
                         b.counter(COMPONENT, "nic_ierrors", "packets")?,
                         b.counter(COMPONENT, "nic_rx_nombuf", "packets")?,
+                        b.gauge(COMPONENT, "nic_links_down", "ports")?,
+                        b.counter(COMPONENT, "nic_link_downs", "events")?,
                     ],
                     by_type: itch::TYPES
                         .iter()
@@ -79,6 +81,8 @@ macro_rules! feed_counters {
                         imissed: region.counter(ids.nic[1]),
                         ierrors: region.counter(ids.nic[2]),
                         rx_nombuf: region.counter(ids.nic[3]),
+                        links_down: region.counter(ids.nic[4]),
+                        link_downs: region.counter(ids.nic[5]),
                     }),
                     by_type: ids.by_type.into_iter().map(|(t, id)| (t, region.counter(id))).collect(),
                     malformed: ids.malformed.into_iter().map(|(k, id)| (k, region.counter(id))).collect(),
@@ -140,6 +144,8 @@ pub struct NicCounters {
     imissed: Counter,
     ierrors: Counter,
     rx_nombuf: Counter,
+    links_down: Counter,
+    link_downs: Counter,
 }
 
 impl NicCounters {
@@ -149,6 +155,8 @@ impl NicCounters {
         self.imissed.set(nic.imissed);
         self.ierrors.set(nic.ierrors);
         self.rx_nombuf.set(nic.rx_nombuf);
+        self.links_down.set(nic.links_down);
+        self.link_downs.set(nic.link_downs);
     }
 }
 
@@ -161,7 +169,9 @@ impl NicCounters {
 /// thread still waiting to run on its core. If the feed's thread has the only core, the
 /// two share it (under SCHED_FIFO the reads then run in the kernel's real-time
 /// throttling slack). Dropping it makes a last read, publishes it and joins the thread,
-/// so the final counters are exact.
+/// so the final counters are exact. `on_links` is called on that thread with each read
+/// whose count of links down differs from the read before (the first read counts as a
+/// change when a link is down): the place to tell the operator.
 pub struct NicPublisher {
     done: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -174,6 +184,7 @@ impl NicPublisher {
         period: Duration,
         hot: Vec<usize>,
         allowed: Vec<usize>,
+        on_links: impl Fn(&NicStats) + Send + 'static,
     ) -> std::io::Result<NicPublisher> {
         let done = Arc::new(AtomicBool::new(false));
         let stop = Arc::clone(&done);
@@ -186,10 +197,16 @@ impl NicPublisher {
                 // Best effort: sharing the core costs jitter, not correctness.
                 let _ = hotpath_hw::discipline::move_helper_off(&hot, &allowed);
                 let _ = moved_tx.send(());
+                let mut links_down = 0;
                 loop {
                     // Read before looking at the flag: the last pass after a stop is
                     // the final read.
-                    counters.publish(&read());
+                    let nic = read();
+                    counters.publish(&nic);
+                    if nic.links_down != links_down {
+                        links_down = nic.links_down;
+                        on_links(&nic);
+                    }
                     if stop.load(Ordering::Acquire) {
                         break;
                     }
@@ -348,33 +365,55 @@ mod tests {
                 imissed: 2 * n,
                 ierrors: 3 * n,
                 rx_nombuf: 4 * n,
+                ports: 2,
+                links_down: n % 3,
+                link_downs: 5 * n,
             }
         })
     }
 
-    /// A fake port starting at `first` behind a publisher with `period`: the port, its
-    /// read count, the publisher, a view of the region, and the region's directory.
-    fn published(
-        first: u64,
-        period: Duration,
-    ) -> (
-        Arc<AtomicU64>,
-        Arc<AtomicU64>,
-        NicPublisher,
-        hotpath_shm::counters::CountersReader,
-        tempfile::TempDir,
-    ) {
+    /// A fake port behind a publisher, and what came out.
+    struct Fake {
+        /// The port's value: its counters are this and multiples.
+        port: Arc<AtomicU64>,
+        /// Reads of the port.
+        reads: Arc<AtomicU64>,
+        /// `links_down` at each call of `on_links`.
+        told: Arc<std::sync::Mutex<Vec<u64>>>,
+        publisher: Option<NicPublisher>,
+        view: hotpath_shm::counters::CountersReader,
+        _dir: tempfile::TempDir,
+    }
+
+    /// A fake port starting at `first` behind a publisher with `period`.
+    fn published(first: u64, period: Duration) -> Fake {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("feed.counters");
         let mut counters = FeedCounters::create(&path).unwrap();
         let nic = counters.take_nic().expect("the nic counters, once");
         assert!(counters.take_nic().is_none());
         let (port, reads) = (Arc::new(AtomicU64::new(first)), Arc::new(AtomicU64::new(0)));
+        let told = Arc::new(std::sync::Mutex::new(Vec::new()));
         let cores = hotpath_hw::discipline::current_thread_affinity().unwrap();
-        let publisher =
-            NicPublisher::spawn(fake_port(&port, &reads), nic, period, vec![], cores).unwrap();
+        let to = Arc::clone(&told);
+        let publisher = NicPublisher::spawn(
+            fake_port(&port, &reads),
+            nic,
+            period,
+            vec![],
+            cores,
+            move |nic| to.lock().unwrap().push(nic.links_down),
+        )
+        .unwrap();
         let view = hotpath_shm::counters::CountersReader::open(&path).unwrap();
-        (port, reads, publisher, view, dir)
+        Fake {
+            port,
+            reads,
+            told,
+            publisher: Some(publisher),
+            view,
+            _dir: dir,
+        }
     }
 
     /// Waits until the published `nic_ipackets` is `n`.
@@ -389,12 +428,12 @@ mod tests {
     #[test]
     fn the_nic_counters_are_published_from_their_own_thread_and_read_once_more_at_the_end() {
         // A period longer than the test: one read at the start, one at the stop.
-        let (port, reads, publisher, view, _dir) = published(1, Duration::from_secs(600));
-        until_published(&view, 1);
-        port.store(1000, Ordering::SeqCst);
-        drop(publisher); // wakes the thread at once, or this test would take 600 s
+        let mut f = published(1, Duration::from_secs(600));
+        until_published(&f.view, 1);
+        f.port.store(1000, Ordering::SeqCst);
+        drop(f.publisher.take()); // wakes the thread at once, or this test would take 600 s
         assert_eq!(
-            reads.load(Ordering::SeqCst),
+            f.reads.load(Ordering::SeqCst),
             2,
             "a read at the start and at the stop"
         );
@@ -403,22 +442,37 @@ mod tests {
             "nic_imissed",
             "nic_ierrors",
             "nic_rx_nombuf",
+            "nic_links_down",
+            "nic_link_downs",
         ];
         assert_eq!(
-            names.map(|n| view.get(COMPONENT, n).unwrap()),
-            [1000, 2000, 3000, 4000],
+            names.map(|n| f.view.get(COMPONENT, n).unwrap()),
+            [1000, 2000, 3000, 4000, 1, 5000],
             "the port as it was at the stop"
         );
     }
 
     #[test]
     fn the_nic_counters_are_read_every_period_while_the_feed_runs() {
-        let (port, reads, _publisher, view, _dir) = published(0, Duration::from_millis(2));
+        let f = published(0, Duration::from_millis(2));
         // The port moves; the published counter follows without the feed doing anything.
         for n in [5, 50, 500] {
-            port.store(n, Ordering::SeqCst);
-            until_published(&view, n);
+            f.port.store(n, Ordering::SeqCst);
+            until_published(&f.view, n);
         }
-        assert!(reads.load(Ordering::SeqCst) >= 3);
+        assert!(f.reads.load(Ordering::SeqCst) >= 3);
+    }
+
+    #[test]
+    fn the_operator_is_told_each_time_the_links_down_change_and_only_then() {
+        // links_down is the port's value mod 3: 0 at the start (nothing to tell).
+        let mut f = published(0, Duration::from_millis(1));
+        for n in [3, 4, 7, 8, 9] {
+            f.port.store(n, Ordering::SeqCst);
+            until_published(&f.view, n);
+        }
+        drop(f.publisher.take()); // joins: every call made is in `told`
+                                  // 3 -> 0 (same as before), 4 -> 1, 7 -> 1 (same), 8 -> 2, 9 -> 0.
+        assert_eq!(*f.told.lock().unwrap(), [1, 2, 0]);
     }
 }

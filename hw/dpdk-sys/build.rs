@@ -54,13 +54,13 @@ mod dpdk {
             .clang_args(&cflags)
             .allowlist_function("hp_.*")
             .allowlist_function("rte_eal_(init|cleanup|process_type|has_hugepages)")
-            .allowlist_function("rte_eth_(dev_configure|dev_start|dev_stop|dev_close|dev_count_avail|dev_get_port_by_name|dev_get_name_by_port|dev_info_get|dev_socket_id|rx_queue_setup|tx_queue_setup|stats_get|stats_reset|promiscuous_enable|find_next_owned_by|macaddr_get)")
+            .allowlist_function("rte_eth_(dev_configure|dev_start|dev_stop|dev_close|dev_count_avail|dev_get_port_by_name|dev_get_name_by_port|dev_info_get|dev_socket_id|rx_queue_setup|tx_queue_setup|stats_get|stats_reset|promiscuous_enable|find_next_owned_by|macaddr_get|link_get_nowait)")
             .allowlist_function("rte_dev_probe|rte_eal_hotplug_remove")
             .allowlist_function("rte_pktmbuf_(pool_create|free_bulk)")
             .allowlist_function("rte_mempool_(free|avail_count|in_use_count)")
             .allowlist_function("rte_socket_id|rte_lcore_count|rte_strerror")
-            .allowlist_type("rte_eth_(conf|stats|dev_info|rxconf|txconf)|rte_ether_addr")
-            .allowlist_var("RTE_ETHDEV_QUEUE_STAT_CNTRS|RTE_MAX_ETHPORTS|RTE_PKTMBUF_HEADROOM|SOCKET_ID_ANY|RTE_ETH_RX_OFFLOAD_.*|RTE_ETH_MQ_RX_.*|HP_MBUF_OFF_.*")
+            .allowlist_type("rte_eth_(conf|stats|dev_info|rxconf|txconf|link)|rte_ether_addr")
+            .allowlist_var("RTE_ETHDEV_QUEUE_STAT_CNTRS|RTE_MAX_ETHPORTS|RTE_PKTMBUF_HEADROOM|SOCKET_ID_ANY|RTE_ETH_RX_OFFLOAD_.*|RTE_ETH_MQ_RX_.*|RTE_ETH_LINK_.*|HP_MBUF_OFF_.*")
             // Handled through pointers and the shim; the receive path reads four
             // fields in place at the offsets shim.h names (HP_MBUF_OFF_*), which shim.c
             // checks against the system header.

@@ -268,6 +268,36 @@ pub struct PortStats {
     pub ierrors: u64,
     /// RX mbuf allocation failures.
     pub rx_nombuf: u64,
+    /// The link as the driver last saw it.
+    pub link: Link,
+}
+
+/// A port's link, as its driver reports it without waiting (`rte_eth_link_get_nowait`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Link {
+    /// The link is up: frames can arrive.
+    pub up: bool,
+    /// Its speed in Mb/s (0 when down or unknown).
+    pub speed_mbps: u32,
+    /// Full duplex.
+    pub full_duplex: bool,
+}
+
+impl std::fmt::Display for Link {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if !self.up {
+            return f.write_str("link down");
+        }
+        match self.speed_mbps {
+            0 | u32::MAX => f.write_str("link up")?,
+            s if s % 1000 == 0 => write!(f, "link up at {} Gb/s", s / 1000)?,
+            s => write!(f, "link up at {s} Mb/s")?,
+        }
+        if !self.full_duplex {
+            f.write_str(", half duplex")?;
+        }
+        Ok(())
+    }
 }
 
 /// A configured, started port and its mbuf pools. The port is stopped and closed, and
@@ -490,6 +520,11 @@ impl Port {
         self.inner.stats()
     }
 
+    /// The port's link now (also in [`PortStats::link`]).
+    pub fn link(&self) -> Link {
+        self.inner.link()
+    }
+
     /// A handle that reads the port's counters from another thread while its queues
     /// are polled: the way to keep `rte_eth_stats_get` (on a NIC, reads of device
     /// registers across PCIe) off the polling core. The port stays open while a reader
@@ -522,6 +557,22 @@ impl PortInner {
             imissed: s.imissed,
             ierrors: s.ierrors,
             rx_nombuf: s.rx_nombuf,
+            link: self.link(),
+        }
+    }
+
+    fn link(&self) -> Link {
+        let mut l = sys::rte_eth_link::default();
+        // SAFETY: valid port; l is a valid out pointer. On failure l stays zero (down).
+        let rc = unsafe { sys::rte_eth_link_get_nowait(self.id, &mut l) };
+        if rc != 0 {
+            return Link::default();
+        }
+        let up = u32::from(l.link_status()) == sys::RTE_ETH_LINK_UP;
+        Link {
+            up,
+            speed_mbps: if up { l.link_speed } else { 0 },
+            full_duplex: u32::from(l.link_duplex()) == sys::RTE_ETH_LINK_FULL_DUPLEX,
         }
     }
 }

@@ -224,15 +224,22 @@ impl PacketSource for DpdkSource {
 
     fn nic_reader(&self) -> Option<NicReader> {
         let reader = self.port.stats_reader();
-        Some(Box::new(move || nic_stats_of(reader.stats())))
+        let links = LinkWatch::default();
+        Some(Box::new(move || {
+            let p = reader.stats();
+            let mut nic = nic_stats_of(p);
+            nic.link_downs = links.saw(p.link.up);
+            nic
+        }))
     }
 
     fn describe(&self) -> String {
         format!(
-            "dpdk port {} ({}, driver {}){}{}",
+            "dpdk port {} ({}, driver {}, {}){}{}",
             self.port.id(),
             self.port.name(),
             self.port.driver(),
+            self.port.link(),
             match self.end_after_idle {
                 Some(d) => format!(", ends after {} ms idle", d.as_millis()),
                 None => String::new(),
@@ -258,5 +265,41 @@ fn nic_stats_of(p: PortStats) -> NicStats {
         imissed: p.imissed,
         ierrors: p.ierrors,
         rx_nombuf: p.rx_nombuf,
+        ports: 1,
+        links_down: u64::from(!p.link.up),
+        link_downs: 0,
+    }
+}
+
+/// Counts one port's link going down between reads of its reader.
+#[derive(Debug, Default)]
+struct LinkWatch {
+    was_up: std::cell::Cell<bool>,
+    downs: std::cell::Cell<u64>,
+}
+
+impl LinkWatch {
+    /// Notes the link's state at a read; returns the downs so far.
+    fn saw(&self, up: bool) -> u64 {
+        if self.was_up.replace(up) && !up {
+            self.downs.set(self.downs.get() + 1);
+        }
+        self.downs.get()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LinkWatch;
+
+    #[test]
+    fn a_link_down_counts_once_per_fall_and_not_at_start() {
+        let w = LinkWatch::default();
+        assert_eq!(w.saw(false), 0, "down from the start is not a fall");
+        assert_eq!(w.saw(true), 0);
+        assert_eq!(w.saw(false), 1);
+        assert_eq!(w.saw(false), 1, "still down");
+        assert_eq!(w.saw(true), 1);
+        assert_eq!(w.saw(false), 2);
     }
 }

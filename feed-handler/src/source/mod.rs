@@ -126,6 +126,12 @@ pub struct NicStats {
     pub ierrors: u64,
     /// Receive buffer allocation failures.
     pub rx_nombuf: u64,
+    /// Ports read.
+    pub ports: u64,
+    /// Ports whose link is down now: nothing can arrive on them.
+    pub links_down: u64,
+    /// Times a port's link was seen going down after it had been seen up (flaps).
+    pub link_downs: u64,
 }
 
 impl NicStats {
@@ -135,6 +141,9 @@ impl NicStats {
         self.imissed += o.imissed;
         self.ierrors += o.ierrors;
         self.rx_nombuf += o.rx_nombuf;
+        self.ports += o.ports;
+        self.links_down += o.links_down;
+        self.link_downs += o.link_downs;
     }
 }
 
