@@ -21,7 +21,7 @@ use hotpath_feed::gen::{self, GenConfig, Generator, PcapOptions};
 use hotpath_feed::moldudp64::ServerConfig;
 use hotpath_feed::replay::{self, Faults, ReplayConfig, TapServer};
 use hotpath_feed::source::pcap::{Pace, PcapSource};
-use hotpath_feed::source::Lines;
+use hotpath_feed::source::{Lines, RxWait};
 use hotpath_shm::broadcast::{JoinAt, Received, Subscriber};
 use hotpath_shm::counters::CountersReader;
 use hotpath_shm::md::{MdEvent, KIND_BBO, KIND_LEVEL, KIND_STATUS, KIND_TRADE};
@@ -222,10 +222,24 @@ pub fn run(shm: &ShmArgs, args: &RunArgs) -> CmdResult {
         lost
     );
     outln!(
-        "  latency    packet received -> event read by the consumer: p50 {} us, p99 {} us, p99.9 {} us",
+        "  latency    packet received by the kernel -> event read by the consumer: p50 {} us, p99 {} us, p99.9 {} us",
         age.value_at_quantile(0.5) / 1000,
         age.value_at_quantile(0.99) / 1000,
         age.value_at_quantile(0.999) / 1000
+    );
+    // Of which, waiting in the feed's socket before it read them (SO_TIMESTAMPNS).
+    let waited: Vec<u64> = RxWait::NAMES
+        .iter()
+        .map(|n| c(&format!("rx_wait_{n}")))
+        .collect();
+    outln!(
+        "  socket     packets waited for the feed: {} under 10 us, {} under 100 us, {} under 1 ms, {} under 10 ms, {} longer; max {} us",
+        thousands(waited[0]),
+        thousands(waited[1]),
+        thousands(waited[2]),
+        thousands(waited[3]),
+        thousands(waited[4]),
+        thousands(c("rx_wait_max_ns") / 1000)
     );
     let ok = feed_ok
         && delivered == messages

@@ -381,7 +381,25 @@ fn run_sends_a_generated_day_through_the_feed_with_a_checked_summary() {
         .map(|n| n.replace(',', "").parse().unwrap())
         .unwrap();
     assert!(recovered > 0, "{text}");
-    // The run cleans up after itself.
+    // Every datagram that crossed the wire was stamped by the kernel and its wait in
+    // the feed's socket counted once.
+    let numbers = |prefix: &str| -> Vec<u64> {
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(prefix))
+            .unwrap();
+        line.split(|c: char| !c.is_ascii_digit() && c != ',')
+            .map(|w| w.replace(',', ""))
+            .filter(|w| !w.is_empty())
+            .map(|w| w.parse().unwrap())
+            .collect()
+    };
+    let exchange = numbers("exchange");
+    let (packets, dropped) = (exchange[1], exchange[3]);
+    let socket = numbers("socket");
+    assert_eq!(socket.len(), 10, "{text}");
+    let waited: u64 = [0, 2, 4, 6, 8].iter().map(|&i| socket[i]).sum();
+    assert_eq!(waited, packets - dropped, "{text}");
     assert_eq!(
         std::fs::read_dir(root.path().join("default"))
             .map(|d| d.count())
@@ -683,7 +701,7 @@ fn a_feed_started_late_recovers_the_start_of_the_session_from_the_request_server
     let (mut seen, end) = (0, Instant::now() + Duration::from_secs(30));
     while seen < 200 {
         assert!(Instant::now() < end, "the sender sent {seen} packets");
-        seen += watch.recv_burst(|_, _, _| {}).unwrap();
+        seen += watch.recv_burst(|_, _, _, _| {}).unwrap();
     }
     let source = format!("udp://{group}?iface=lo&request={request}");
     let mut feed = own.start(&source, &["--start-sequence", "1"]);
@@ -723,7 +741,7 @@ fn a_feed_started_after_the_end_of_session_gets_the_whole_session_from_the_reque
     while !ended {
         assert!(Instant::now() < end, "the sender never ended its session");
         watch
-            .recv_burst(|p, _, _| ended |= hotpath_feed::replay::is_end_of_session(p))
+            .recv_burst(|p, _, _, _| ended |= hotpath_feed::replay::is_end_of_session(p))
             .unwrap();
     }
     let source = format!("udp://{group}?iface=lo&request={request}");
@@ -744,4 +762,68 @@ fn a_feed_started_after_the_end_of_session_gets_the_whole_session_from_the_reque
     assert_eq!(counter("messages_lost") + counter("unknown_refs"), 0);
     let (_, sent) = sender.finish(Duration::from_secs(30), || "the sender never ended".into());
     assert!(sent.contains("end of session sent"), "{sent}");
+}
+
+/// The UDP source takes each datagram's receive time from the kernel's stamp
+/// (`SO_TIMESTAMPNS`). A feed held up for 300 ms (stopped, as a feed on a shared core
+/// can be descheduled) finds the day's first datagrams waiting in its socket, and says
+/// how long they waited (`rx_wait_*`): a time taken when the feed reads them would show
+/// nothing of it.
+#[test]
+fn a_feed_held_up_says_how_long_the_datagrams_waited_in_the_kernel() {
+    let tmp = tempfile::tempdir().unwrap();
+    let day = tmp.path().join("day.pcap");
+    const MESSAGES: u64 = 100_000;
+    gen_day(&day, MESSAGES, 44);
+    let port = 36_000 + (std::process::id() % 8_000) as u16;
+    let group = format!("239.202.5.1:{port}");
+    let request = format!("127.0.0.1:{}", port + 9_000);
+    let own = OwnFeed::new("wait");
+    let mut feed = own.start(&format!("udp://{group}?iface=lo&request={request}"), &[]);
+    let signal = |sig: &str| {
+        let st = Command::new("kill")
+            .args([sig, &feed.0.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success(), "kill {sig}");
+    };
+    // This test's own socket sees when the day begins; the feed is held from before
+    // that until 300 ms after.
+    let mut watch = hotpath_hw::net::McastRx::open(group.parse().unwrap(), "lo", 64).unwrap();
+    signal("-STOP");
+    let _sender = Killed::quiet(
+        Command::new(EXE)
+            .args(["send", "--to", &group, "--iface", "lo", "--rate", "5000"])
+            .args(["--serve-requests", &request])
+            .arg(&day),
+    );
+    let end = Instant::now() + Duration::from_secs(30);
+    while watch.recv_burst(|_, _, _, _| {}).unwrap() == 0 {
+        assert!(Instant::now() < end, "the sender sent nothing");
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    signal("-CONT");
+    let (_, snap) = own.finish(&mut feed, Duration::from_secs(60), "no end of session");
+    let counter = |name: &str| common::stat_counter(&snap, "feed", name);
+    assert_eq!(counter("messages"), MESSAGES);
+    assert_eq!(counter("messages_lost"), 0);
+    let max = counter("rx_wait_max_ns");
+    assert!(
+        (300_000_000..60_000_000_000).contains(&max),
+        "the first datagram waited at least 300 ms: {max} ns"
+    );
+    assert!(counter("rx_wait_10ms_or_more") > 0);
+    let buckets: u64 = hotpath_feed::source::RxWait::NAMES
+        .iter()
+        .map(|n| counter(&format!("rx_wait_{n}")))
+        .sum();
+    assert_eq!(
+        buckets,
+        counter("packets_a"),
+        "every datagram of the line stamped and counted once"
+    );
+    eprintln!(
+        "waits: max {max} ns; {:?}",
+        hotpath_feed::source::RxWait::NAMES.map(|n| counter(&format!("rx_wait_{n}")))
+    );
 }

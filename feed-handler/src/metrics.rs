@@ -18,7 +18,7 @@ use crate::handler::{Feed, Stamped};
 use crate::itch;
 use crate::moldudp64::{Line, MoldErrorKind};
 use crate::net::FrameError;
-use crate::source::{NicReader, NicStats, SourceStats};
+use crate::source::{NicReader, NicStats, RxWait, SourceStats};
 use hotpath_book::BookSink;
 
 /// The component name of the feed handler's counters.
@@ -32,6 +32,7 @@ macro_rules! feed_counters {
             by_type: Vec<(u8, CounterId)>,
             malformed: Vec<(usize, CounterId)>,
             frames: Vec<CounterId>,
+            rx_wait: Vec<CounterId>,
             heartbeat: CounterId,
         }
 
@@ -42,6 +43,7 @@ macro_rules! feed_counters {
             by_type: Vec<(u8, Counter)>,
             malformed: Vec<(usize, Counter)>,
             frames: Vec<Counter>,
+            rx_wait: Vec<Counter>,
             heartbeat: Heartbeat,
         }
 
@@ -71,6 +73,10 @@ macro_rules! feed_counters {
                         .iter()
                         .map(|n| b.counter(COMPONENT, &format!("frames_skipped_{n}"), "frames"))
                         .collect::<Result<_, ShmError>>()?,
+                    rx_wait: RxWait::NAMES
+                        .iter()
+                        .map(|n| b.counter(COMPONENT, &format!("rx_wait_{n}"), "packets"))
+                        .collect::<Result<_, ShmError>>()?,
                     heartbeat: b.heartbeat(COMPONENT)?,
                 };
                 let mut region = b.create(path)?;
@@ -87,6 +93,7 @@ macro_rules! feed_counters {
                     by_type: ids.by_type.into_iter().map(|(t, id)| (t, region.counter(id))).collect(),
                     malformed: ids.malformed.into_iter().map(|(k, id)| (k, region.counter(id))).collect(),
                     frames: ids.frames.into_iter().map(|id| region.counter(id)).collect(),
+                    rx_wait: ids.rx_wait.into_iter().map(|id| region.counter(id)).collect(),
                     heartbeat: region.heartbeat(ids.heartbeat),
                 })
             }
@@ -128,6 +135,7 @@ feed_counters! {
     other_destinations: counter, "packets";
     other_sources: counter, "packets";
     truncated_datagrams: counter, "packets";
+    rx_wait_max_ns: gauge, "ns";
     igmp_queries: counter, "queries";
     igmp_other_queries: counter, "queries";
     igmp_sent: counter, "frames";
@@ -316,6 +324,10 @@ impl FeedCounters {
             c.set(s.malformed[*k]);
         }
         for (c, v) in self.frames.iter().zip(source.skipped_by_reason) {
+            c.set(v);
+        }
+        self.rx_wait_max_ns.set(source.rx_wait.max_ns);
+        for (c, v) in self.rx_wait.iter().zip(source.rx_wait.buckets) {
             c.set(v);
         }
         self.heartbeat.beat_at(now_ns);

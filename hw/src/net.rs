@@ -167,11 +167,18 @@ pub struct McastRx {
     bufs: Vec<[u8; MAX_DATAGRAM]>,
     iovecs: Vec<libc::iovec>,
     addrs: Vec<libc::sockaddr_in>,
+    /// Each message's control buffer: room for its `SCM_TIMESTAMPNS` (aligned for a
+    /// cmsghdr).
+    ctrl: Vec<[u64; CTRL_WORDS]>,
     msgs: Vec<libc::mmsghdr>,
 }
 
+/// A control buffer's size in words: a cmsghdr (16 bytes) and a timespec (16), with room
+/// to spare.
+const CTRL_WORDS: usize = 8;
+
 // SAFETY: the raw pointers inside `iovecs`/`msgs` point into this struct's own heap
-// buffers (`bufs`, `addrs`, `iovecs`), which move with it and are never reallocated;
+// buffers (`bufs`, `addrs`, `ctrl`, `iovecs`), which move with it and are never reallocated;
 // the socket fd is owned. Nothing is shared with another thread.
 unsafe impl Send for McastRx {}
 
@@ -234,6 +241,15 @@ impl McastRx {
             "SO_REUSEADDR",
         )?;
         set_rcvbuf(raw, 32 << 20);
+        // The kernel stamps each datagram when it receives it (CLOCK_REALTIME), so the
+        // time it then waited in the socket's queue can be told.
+        setsockopt(
+            raw,
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPNS,
+            &one,
+            "SO_TIMESTAMPNS",
+        )?;
         // Bind the group address itself so only this group's datagrams arrive.
         let sin = libc::sockaddr_in {
             sin_family: libc::AF_INET as libc::sa_family_t,
@@ -292,6 +308,7 @@ impl McastRx {
             iovecs: Vec::with_capacity(burst),
             // SAFETY: an all-zero sockaddr_in is a valid value.
             addrs: vec![unsafe { MaybeUninit::zeroed().assume_init() }; burst],
+            ctrl: vec![[0u64; CTRL_WORDS]; burst],
             msgs: Vec::with_capacity(burst),
         };
         for i in 0..burst {
@@ -308,6 +325,8 @@ impl McastRx {
             m.msg_hdr.msg_iovlen = 1;
             m.msg_hdr.msg_name = (&mut rx.addrs[i] as *mut libc::sockaddr_in).cast();
             m.msg_hdr.msg_namelen = size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            m.msg_hdr.msg_control = rx.ctrl[i].as_mut_ptr().cast();
+            m.msg_hdr.msg_controllen = size_of::<[u64; CTRL_WORDS]>() as _;
             rx.msgs.push(m);
         }
         Ok(rx)
@@ -324,13 +343,16 @@ impl McastRx {
     }
 
     /// Receives up to a burst of waiting datagrams with one `recvmmsg` and hands each
-    /// to `f` (payload, sender, truncated?). Returns how many; 0 when none is waiting.
+    /// to `f` (payload, sender, truncated?, when the kernel received it: CLOCK_REALTIME
+    /// ns from its `SO_TIMESTAMPNS` stamp, 0 if it gave none). Returns how many; 0 when
+    /// none is waiting.
     pub fn recv_burst(
         &mut self,
-        mut f: impl FnMut(&[u8], SocketAddrV4, bool),
+        mut f: impl FnMut(&[u8], SocketAddrV4, bool, u64),
     ) -> io::Result<usize> {
         for m in self.msgs.iter_mut() {
             m.msg_hdr.msg_namelen = size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            m.msg_hdr.msg_controllen = size_of::<[u64; CTRL_WORDS]>() as _;
             m.msg_hdr.msg_flags = 0;
             m.msg_len = 0;
         }
@@ -362,10 +384,38 @@ impl McastRx {
                 Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr)),
                 u16::from_be(a.sin_port),
             );
-            f(&self.bufs[i][..len], from, truncated);
+            f(
+                &self.bufs[i][..len],
+                from,
+                truncated,
+                kernel_rx_ns(&m.msg_hdr),
+            );
         }
         Ok(n)
     }
+}
+
+/// The `SCM_TIMESTAMPNS` stamp among a received message's control messages, in ns; 0 if
+/// there is none.
+fn kernel_rx_ns(hdr: &libc::msghdr) -> u64 {
+    // SAFETY: hdr is a message the kernel just filled: msg_control points at this
+    // McastRx's control buffer and msg_controllen says how much of it the kernel wrote,
+    // so the CMSG_* walk stays inside it.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(hdr);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET
+                && (*c).cmsg_type == libc::SCM_TIMESTAMPNS
+                && (*c).cmsg_len as usize
+                    >= libc::CMSG_LEN(size_of::<libc::timespec>() as u32) as usize
+            {
+                let ts = libc::CMSG_DATA(c).cast::<libc::timespec>().read_unaligned();
+                return (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64;
+            }
+            c = libc::CMSG_NXTHDR(hdr, c);
+        }
+    }
+    0
 }
 
 #[cfg(test)]
@@ -390,19 +440,32 @@ mod tests {
         let mut rx = McastRx::open(group, "lo", 4).unwrap();
         let tx = mcast_tx("lo").unwrap();
         assert_eq!(
-            rx.recv_burst(|_, _, _| panic!("nothing sent yet")).unwrap(),
+            rx.recv_burst(|_, _, _, _| panic!("nothing sent yet"))
+                .unwrap(),
             0
         );
+        let realtime = || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        };
+        let sent_from = realtime();
         for i in 0..10u8 {
             tx.send_to(&[i; 100], group).unwrap();
         }
+        let sent_by = realtime();
+        // They wait in the socket's queue; each keeps the time the kernel took it.
+        std::thread::sleep(std::time::Duration::from_millis(30));
         let mut got = Vec::new();
+        let mut stamps = Vec::new();
         let end = std::time::Instant::now() + std::time::Duration::from_secs(5);
         while got.len() < 10 && std::time::Instant::now() < end {
             let n = rx
-                .recv_burst(|p, from, trunc| {
+                .recv_burst(|p, from, trunc, rx_ns| {
                     assert!(!trunc);
                     assert_eq!(from.ip(), &Ipv4Addr::LOCALHOST);
+                    stamps.push(rx_ns);
                     got.push(p.to_vec());
                 })
                 .unwrap();
@@ -412,6 +475,11 @@ mod tests {
         for (i, p) in got.iter().enumerate() {
             assert_eq!(p, &vec![i as u8; 100]);
         }
+        assert!(
+            stamps.iter().all(|&t| (sent_from..=sent_by).contains(&t)),
+            "stamped when sent on lo ({sent_from}..={sent_by}), not when read: {stamps:?}"
+        );
+        assert!(stamps.is_sorted(), "{stamps:?}");
     }
 
     /// Receives until `want` datagrams arrived or `ms` passed; returns (payload byte,
@@ -420,7 +488,7 @@ mod tests {
         let mut got = Vec::new();
         let end = std::time::Instant::now() + std::time::Duration::from_millis(ms);
         while got.len() < want && std::time::Instant::now() < end {
-            rx.recv_burst(|p, from, _| got.push((p[0], *from.ip())))
+            rx.recv_burst(|p, from, _, _| got.push((p[0], *from.ip())))
                 .unwrap();
         }
         got

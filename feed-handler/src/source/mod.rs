@@ -27,8 +27,9 @@ use crate::moldudp64::Line;
 /// What came with a packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RxMeta {
-    /// Receive time: CLOCK_MONOTONIC ns when it was received (live), or when it was
-    /// handed out (replay).
+    /// Receive time, CLOCK_MONOTONIC ns: when the kernel received it (UDP, from its
+    /// timestamp), when its burst was taken from the port (DPDK), or when it was handed
+    /// out (replay).
     pub ts_ns: u64,
     /// The capture timestamp (ns since the epoch) for replayed packets, 0 for live.
     pub capture_ts_ns: u64,
@@ -75,6 +76,55 @@ pub struct SourceStats {
     pub bad_records: u64,
     /// IGMP membership on a kernel-bypass port (queries heard, reports sent).
     pub igmp: crate::igmp::IgmpStats,
+    /// How long datagrams waited in the kernel before the feed read them (UDP).
+    pub rx_wait: RxWait,
+}
+
+/// How long datagrams waited between the kernel's receipt (its timestamp) and the feed
+/// reading them, for sources whose kernel stamps each one (UDP): time in the socket's
+/// queue, which a receive time taken when the feed reads would hide. A feed that keeps
+/// up sees microseconds; one descheduled, or behind at a burst, sees the backlog here.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RxWait {
+    /// Datagrams by wait: under 10 µs, under 100 µs, under 1 ms, under 10 ms, and 10 ms
+    /// or more ([`RxWait::NAMES`]).
+    pub buckets: [u64; 5],
+    /// The longest wait, in ns.
+    pub max_ns: u64,
+}
+
+impl RxWait {
+    /// Each bucket's upper bound in ns (the last has none).
+    pub const LIMITS_NS: [u64; 4] = [10_000, 100_000, 1_000_000, 10_000_000];
+    /// Each bucket's name, for counters (`rx_wait_under_10us`, ...).
+    pub const NAMES: [&'static str; 5] = [
+        "under_10us",
+        "under_100us",
+        "under_1ms",
+        "under_10ms",
+        "10ms_or_more",
+    ];
+
+    /// Counts a datagram that waited `ns`.
+    #[inline]
+    pub fn record(&mut self, ns: u64) {
+        let i = Self::LIMITS_NS.iter().filter(|&&l| ns >= l).count();
+        self.buckets[i] += 1;
+        self.max_ns = self.max_ns.max(ns);
+    }
+
+    /// Datagrams counted.
+    pub fn count(&self) -> u64 {
+        self.buckets.iter().sum()
+    }
+
+    /// Adds another source's waits.
+    pub fn add(&mut self, o: &RxWait) {
+        for (a, b) in self.buckets.iter_mut().zip(o.buckets) {
+            *a += b;
+        }
+        self.max_ns = self.max_ns.max(o.max_ns);
+    }
 }
 
 impl SourceStats {
@@ -100,6 +150,7 @@ impl SourceStats {
             truncated,
             bad_records,
             igmp,
+            rx_wait,
         } = other;
         self.packets += packets;
         self.bytes += bytes;
@@ -112,6 +163,7 @@ impl SourceStats {
         self.truncated += truncated;
         self.bad_records += bad_records;
         self.igmp.add(igmp);
+        self.rx_wait.add(rx_wait);
     }
 }
 
@@ -222,5 +274,39 @@ impl Lines {
         } else {
             Err(NotOurs::Destination)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RxWait;
+
+    #[test]
+    fn each_wait_counts_in_the_bucket_below_its_bound_and_the_max_follows() {
+        let mut w = RxWait::default();
+        for ns in [
+            0,
+            9_999,
+            10_000,
+            99_999,
+            100_000,
+            999_999,
+            1_000_000,
+            10_000_000,
+            5_000_000_000,
+        ] {
+            w.record(ns);
+        }
+        assert_eq!(w.buckets, [2, 2, 2, 1, 2]);
+        assert_eq!(w.max_ns, 5_000_000_000);
+        assert_eq!(w.count(), 9);
+        let mut sum = RxWait::default();
+        sum.add(&w);
+        sum.add(&RxWait {
+            buckets: [1, 0, 0, 0, 0],
+            max_ns: 7,
+        });
+        assert_eq!(sum.buckets, [3, 2, 2, 1, 2]);
+        assert_eq!(sum.max_ns, 5_000_000_000, "the larger max");
     }
 }

@@ -71,21 +71,32 @@ fn drain(
     sink: &mut dyn FnMut(&[u8], RxMeta),
 ) -> Result<usize, SourceError> {
     let group = rx.group();
-    let mut ts = 0;
-    rx.recv_burst(|payload, _from, truncated| {
-        if ts == 0 {
-            ts = hotpath_shm::clock::monotonic_ns();
+    // Both clocks once a burst (vDSO reads, no system call): the kernel stamps in
+    // CLOCK_REALTIME, the feed's times are CLOCK_MONOTONIC.
+    let (mut mono, mut real) = (0, 0);
+    rx.recv_burst(|payload, _from, truncated, kernel_ns| {
+        if mono == 0 {
+            mono = hotpath_shm::clock::monotonic_ns();
+            real = hotpath_hw::clock::realtime_ns();
         }
         if truncated {
             stats.truncated += 1;
             return;
         }
+        // A stamp ahead of the clock read after it (the clock stepped back) waited 0.
+        let waited = if kernel_ns == 0 {
+            0
+        } else {
+            let w = real.saturating_sub(kernel_ns);
+            stats.rx_wait.record(w);
+            w
+        };
         stats.packets += 1;
         stats.bytes += payload.len() as u64;
         sink(
             payload,
             RxMeta {
-                ts_ns: ts,
+                ts_ns: mono.saturating_sub(waited),
                 capture_ts_ns: 0,
                 line,
             },
