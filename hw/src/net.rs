@@ -342,6 +342,20 @@ impl McastRx {
         self.source
     }
 
+    /// Turns the kernel's receive stamps (`SO_TIMESTAMPNS`, on from [`Self::open`]) off
+    /// or on again; off, [`Self::recv_burst`] gives 0 for each datagram's time. For
+    /// measuring what the stamps cost.
+    pub fn set_kernel_timestamps(&mut self, on: bool) -> Result<(), NetError> {
+        let v = libc::c_int::from(on);
+        setsockopt(
+            self.fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPNS,
+            &v,
+            "SO_TIMESTAMPNS",
+        )
+    }
+
     /// Receives up to a burst of waiting datagrams with one `recvmmsg` and hands each
     /// to `f` (payload, sender, truncated?, when the kernel received it: CLOCK_REALTIME
     /// ns from its `SO_TIMESTAMPNS` stamp, 0 if it gave none). Returns how many; 0 when
@@ -480,6 +494,16 @@ mod tests {
             "stamped when sent on lo ({sent_from}..={sent_by}), not when read: {stamps:?}"
         );
         assert!(stamps.is_sorted(), "{stamps:?}");
+
+        // Without stamps, each datagram's time is 0.
+        rx.set_kernel_timestamps(false).unwrap();
+        tx.send_to(&[7; 100], group).unwrap();
+        let mut unstamped = Vec::new();
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while unstamped.is_empty() && std::time::Instant::now() < end {
+            rx.recv_burst(|_, _, _, t| unstamped.push(t)).unwrap();
+        }
+        assert_eq!(unstamped, [0]);
     }
 
     /// Receives until `want` datagrams arrived or `ms` passed; returns (payload byte,
