@@ -22,6 +22,59 @@ pub fn eal_args(eal: &str, pcap: Option<&Path>) -> Vec<String> {
     args
 }
 
+/// The core the EAL pins its main lcore's thread to (the thread that polls the port),
+/// from the EAL arguments: `--main-lcore N`, else the lowest lcore of `-l LIST` or `-c
+/// MASK`, else core 0 (the EAL takes every core). `None` when `--lcores` maps lcores
+/// to other cores (`1@2`, groups): then the mapping decides.
+pub fn eal_main_core(args: &[String]) -> Result<Option<usize>, String> {
+    // An option's value: `-l 0`, `-l0`, `--lcores=0` or `--lcores 0`.
+    let value = |short: Option<&str>, long: &str| -> Option<String> {
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            if let Some(v) = a.strip_prefix(&format!("{long}=")) {
+                return Some(v.to_owned());
+            }
+            if a == long || Some(a.as_str()) == short {
+                return it.next().cloned();
+            }
+            if let Some(v) = short.and_then(|s| a.strip_prefix(s)) {
+                if !v.is_empty() && !a.starts_with("--") {
+                    return Some(v.to_owned());
+                }
+            }
+        }
+        None
+    };
+    let bad = |opt: &str, v: &str| format!("EAL {opt} {v:?}: not a list of cores this can read");
+    if let Some(v) = value(None, "--main-lcore") {
+        return v.parse().map(Some).map_err(|_| bad("--main-lcore", &v));
+    }
+    let list = |opt: &str, v: &str| -> Result<Option<usize>, String> {
+        let mut lowest: Option<usize> = None;
+        for part in v.split(',') {
+            let first = part.split('-').next().unwrap_or("");
+            let n: usize = first.trim().parse().map_err(|_| bad(opt, v))?;
+            lowest = Some(lowest.map_or(n, |l| l.min(n)));
+        }
+        Ok(lowest)
+    };
+    if let Some(v) = value(Some("-l"), "--lcores") {
+        if v.contains('@') || v.contains('(') {
+            return Ok(None);
+        }
+        return list("-l", &v);
+    }
+    if let Some(v) = value(Some("-c"), "--coremask") {
+        let hex = v.trim_start_matches("0x").trim_start_matches("0X");
+        let mask = u128::from_str_radix(hex, 16).map_err(|_| bad("-c", &v))?;
+        if mask == 0 {
+            return Err(bad("-c", &v));
+        }
+        return Ok(Some(mask.trailing_zeros() as usize));
+    }
+    Ok(Some(0))
+}
+
 /// Which port to open and how (the command line's part of a `DpdkSourceConfig`).
 #[derive(Debug, Clone, Default)]
 #[cfg_attr(not(feature = "dpdk"), allow(dead_code))] // only a DPDK build opens a port
@@ -151,6 +204,25 @@ pub const NOT_BUILT: &str = "this hotpath was built without DPDK: install the sy
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_main_lcores_core_is_read_from_the_eal_arguments() {
+        let main = |a: &str| eal_main_core(&eal_args(a, None));
+        assert_eq!(main("--no-huge -l 0"), Ok(Some(0)));
+        assert_eq!(main("-l 3-5,1"), Ok(Some(1)));
+        assert_eq!(main("-l1"), Ok(Some(1)));
+        assert_eq!(main("--lcores=2,4"), Ok(Some(2)));
+        assert_eq!(main("-l 1,2 --main-lcore 2"), Ok(Some(2)));
+        assert_eq!(main("-c 0x6"), Ok(Some(1)));
+        assert_eq!(
+            main("--no-huge --no-pci"),
+            Ok(Some(0)),
+            "every core; 0 is main"
+        );
+        assert_eq!(main("--lcores 0@1"), Ok(None), "a mapping decides");
+        assert!(main("-l x").unwrap_err().contains("\"x\""));
+        assert!(main("-c 0").is_err());
+    }
 
     #[test]
     fn a_replay_file_becomes_a_pcap_vdev_unless_a_device_is_given() {

@@ -776,6 +776,20 @@ pub fn feed_cmd(shm: &ShmArgs, args: &FeedArgs) -> CmdResult {
         idle: args.idle,
     };
     discipline.validate()?;
+    if let (SourceSpec::Dpdk { .. }, Some(core), Some(eal)) = (&spec, args.core, &args.dpdk) {
+        // The EAL pins this thread to its main lcore's core, where it polls the port: a
+        // --core elsewhere could not be applied once the EAL has started.
+        if let Some(main) = crate::dpdk_opt::eal_main_core(&crate::dpdk_opt::eal_args(eal, None))? {
+            if core != main {
+                return Err(format!(
+                    "--core {core}: the feed polls the port on the EAL's main lcore, \
+                     which these EAL arguments put on core {main}; make it core {core} \
+                     (`-l {core}` in --dpdk) or leave --core out"
+                )
+                .into());
+            }
+        }
+    }
     let dir = shm.dir()?;
     let stop = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGINT, Arc::clone(&stop))?;

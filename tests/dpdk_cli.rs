@@ -831,6 +831,32 @@ fn dpdk_mistakes_are_rejected_before_anything_starts() {
     ]));
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("EAL init"));
+    // A feed core that is not the EAL's main lcore: the EAL would pin the polling
+    // thread elsewhere. Refused before the EAL starts (it says TELEMETRY when it does)
+    // or any shm object exists.
+    let root = tempfile::tempdir().unwrap();
+    let out = output(
+        Command::new(EXE)
+            .env("HOTPATH_SHM_ROOT", root.path())
+            .args([
+                "feed",
+                "--source",
+                "dpdk:net_pcap0",
+                "--core",
+                "1",
+                "--dpdk",
+            ])
+            .arg(format!("{EAL} --vdev=net_pcap0,rx_pcap={}", capture())),
+    );
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--core 1: the feed polls the port on the EAL's main lcore")
+            && err.contains("on core 0; make it core 1 (`-l 1` in --dpdk)")
+            && !err.contains("TELEMETRY"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_dir(root.path()).unwrap().count(), 0);
 }
 
 #[cfg(not(feature = "dpdk"))]
