@@ -233,11 +233,7 @@ fn feed_on_af_packet_takes_lines_a_and_b_and_recovers_gaps_from_the_request_serv
     }
     let mut feed = common::Killed::quiet(&mut feed);
     let counters = shm_root.join("ab").join("feed.counters");
-    let end = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !counters.exists() {
-        assert!(std::time::Instant::now() < end, "the feed never started");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    common::wait_for(&counters, "the feed's counters");
     // Both lines, each dropping 5% of its packets on its own: most gaps are filled by
     // the other line, the rest (a packet both lines lost) by the request server.
     let sender = ok(Command::new(EXE)
@@ -1018,11 +1014,7 @@ fn a_port_whose_link_falls_is_reported_down_and_takes_the_feed_again_once_it_is_
         .arg("--until-end-of-session");
     let mut feed = common::Killed::quiet(&mut feed);
     let counters = shm_root.join("link").join("feed.counters");
-    let end = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !counters.exists() {
-        assert!(std::time::Instant::now() < end, "the feed never started");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    common::wait_for(&counters, "the feed's counters");
     // The port's interface exists once the feed runs; an address lets a socket send
     // multicast out of it, into the port.
     net_support::up_with_address(&tap, net_support::link_local(85));

@@ -54,6 +54,20 @@ impl Drop for Killed {
     }
 }
 
+/// Waits (at most 30 s) for `path` to appear, e.g. a feed's counters once it has
+/// started; fails naming `what`.
+pub fn wait_for(path: &std::path::Path, what: &str) {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !path.exists() {
+        assert!(
+            std::time::Instant::now() < end,
+            "{what} never appeared at {}",
+            path.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// `hotpath stat --once --json` with the environment `env` sets (instance, shm root).
 pub fn stat_snapshot(exe: &str, env: impl Fn(&mut std::process::Command)) -> Value {
     let mut stat = std::process::Command::new(exe);
