@@ -532,6 +532,8 @@ pub enum SourceSpec {
         b_source: Option<Ipv4Addr>,
         iface: String,
         request: Option<SocketAddrV4>,
+        /// Each line socket's receive buffer in bytes (`None`: 32 MiB).
+        rcvbuf: Option<usize>,
     },
     Pcap {
         path: PathBuf,
@@ -698,7 +700,7 @@ pub fn parse_source(s: &str) -> Result<SourceSpec, String> {
     if let Some(rest) = s.strip_prefix("udp://") {
         let (addr, query) = rest.split_once('?').unwrap_or((rest, ""));
         let a = parse_addr("group", addr)?;
-        let (mut iface, mut request) = (None, None);
+        let (mut iface, mut request, mut rcvbuf) = (None, None, None);
         let mut lines = Lines {
             a: Some(a),
             ..Lines::default()
@@ -713,9 +715,19 @@ pub fn parse_source(s: &str) -> Result<SourceSpec, String> {
                 "a_source" => lines.a_source = Some(parse_source_addr(k, v)?),
                 "b_source" => lines.b_source = Some(parse_source_addr(k, v)?),
                 "request" => request = Some(parse_addr("request server", v)?),
+                "rcvbuf" => {
+                    rcvbuf = Some(match v.parse::<usize>() {
+                        Ok(n) if (4096..=1 << 30).contains(&n) => n,
+                        _ => {
+                            return Err(format!(
+                                "--source: rcvbuf `{v}` is not a byte count from 4096 to 1073741824"
+                            ))
+                        }
+                    })
+                }
                 other => {
                     return Err(format!(
-                        "--source: unknown option `{other}` (iface, b, a_source, b_source, request)"
+                        "--source: unknown option `{other}` (iface, b, a_source, b_source, request, rcvbuf)"
                     ))
                 }
             }
@@ -729,6 +741,7 @@ pub fn parse_source(s: &str) -> Result<SourceSpec, String> {
             b_source: lines.b_source,
             iface,
             request,
+            rcvbuf,
         });
     }
     if s == "dpdk" || s.starts_with("dpdk:") || s.starts_with("dpdk?") {
@@ -802,14 +815,26 @@ pub fn feed_cmd(shm: &ShmArgs, args: &FeedArgs) -> CmdResult {
             b_source,
             iface,
             request,
-        } => (
-            Box::new(UdpSource::open_channels(
-                (*a, *a_source),
-                b.map(|b| (b, *b_source)),
-                iface,
-            )?),
-            *request,
-        ),
+            rcvbuf,
+        } => {
+            let mut udp =
+                UdpSource::open_channels((*a, *a_source), b.map(|b| (b, *b_source)), iface)?;
+            let asked = rcvbuf.unwrap_or(hotpath_hw::net::DEFAULT_RCVBUF);
+            let granted = match rcvbuf {
+                Some(bytes) => udp.set_receive_buffer(*bytes)?,
+                None => udp.receive_buffer(),
+            };
+            if granted < asked {
+                eprintln!(
+                    "hotpath feed: warning: the kernel granted {} KiB of the {} KiB socket \
+                     buffer asked (net.core.rmem_max caps it without CAP_NET_ADMIN): a \
+                     longer backlog is dropped (socket_drops)",
+                    granted >> 10,
+                    asked >> 10
+                );
+            }
+            (Box::new(udp), *request)
+        }
         SourceSpec::Pcap { path, pace } => (
             Box::new(PcapSource::open(path, Lines::default(), *pace)?),
             None,
@@ -1147,6 +1172,7 @@ mod tests {
                 b_source: None,
                 iface: "lo".into(),
                 request: Some("127.0.0.1:26500".parse().unwrap()),
+                rcvbuf: None,
             }
         );
         assert_eq!(
@@ -1172,6 +1198,21 @@ mod tests {
         assert!(parse_source("udp://239.1.1.1:1?iface=lo&x=1")
             .unwrap_err()
             .contains("unknown option"));
+        assert!(matches!(
+            parse_source("udp://239.1.1.1:1?iface=lo&rcvbuf=262144"),
+            Ok(SourceSpec::Udp {
+                rcvbuf: Some(262_144),
+                ..
+            })
+        ));
+        for bad in ["100", "2000000000", "1k"] {
+            assert!(
+                parse_source(&format!("udp://239.1.1.1:1?iface=lo&rcvbuf={bad}"))
+                    .unwrap_err()
+                    .contains(&format!("rcvbuf `{bad}` is not a byte count from 4096")),
+                "{bad}"
+            );
+        }
         assert!(parse_source("pcap:a.pcap?speed=-1")
             .unwrap_err()
             .contains("positive"));
@@ -1365,6 +1406,7 @@ mod tests {
                 b_source: Some(ip("10.0.0.2")),
                 iface: "lo".into(),
                 request: None,
+                rcvbuf: None,
             }
         );
         // What each port joins with IGMP version 3.

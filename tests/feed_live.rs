@@ -66,18 +66,6 @@ fn expected_bbo(pcap: &Path) -> (Vec<BboRow>, u64) {
     )
 }
 
-fn wait_for(path: &Path, what: &str) {
-    let end = Instant::now() + Duration::from_secs(30);
-    while !path.exists() {
-        assert!(
-            Instant::now() < end,
-            "{what} never appeared at {}",
-            path.display()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn multicast_into_hotpath_feed_reaches_the_shm_ring_in_order() {
     let tmp = tempfile::tempdir().unwrap();
@@ -126,7 +114,7 @@ fn multicast_into_hotpath_feed_reaches_the_shm_ring_in_order() {
         .stderr(Stdio::piped());
     let mut feed = Killed(feed_cmd.spawn().unwrap());
     let dir = root.path().join("live");
-    wait_for(&dir.join("feed.counters"), "the feed's counters");
+    common::wait_for(&dir.join("feed.counters"), "the feed's counters");
     let mut sub = Subscriber::<MdEvent>::attach(&dir.join("md"), JoinAt::Oldest).unwrap();
 
     let sender = Command::new(EXE)
@@ -540,7 +528,7 @@ impl OwnFeed {
             .args(["--source", source]);
         let feed = Killed::quiet(&mut cmd);
         let counters = self.root.path().join(self.instance).join("feed.counters");
-        wait_for(&counters, "the feed's counters");
+        common::wait_for(&counters, "the feed's counters");
         feed
     }
 
@@ -826,4 +814,55 @@ fn a_feed_held_up_says_how_long_the_datagrams_waited_in_the_kernel() {
         "waits: max {max} ns; {:?}",
         hotpath_feed::source::RxWait::NAMES.map(|n| counter(&format!("rx_wait_{n}")))
     );
+}
+
+/// A feed whose socket queue overflows says how many datagrams the kernel dropped
+/// (`socket_drops`, from `SO_RXQ_OVFL`), so that a gap is told from a loss upstream. The
+/// feed, on a 256 KiB socket buffer (`rcvbuf=`), is stopped while a whole day is sent,
+/// so its queue holds the day's first datagrams (and the small end of session, which
+/// still fits) and the kernel drops the rest; then the day is sent again. Every datagram
+/// of both is either read or counted as dropped.
+#[test]
+fn a_feed_whose_socket_overflows_counts_every_datagram_the_kernel_dropped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let day = tmp.path().join("day.pcap");
+    const MESSAGES: u64 = 100_000;
+    let packets = gen_day(&day, MESSAGES, 45);
+    let port = 37_000 + (std::process::id() % 8_000) as u16;
+    let group = format!("239.202.6.1:{port}");
+    let own = OwnFeed::new("drops");
+    let mut feed = own.start(&format!("udp://{group}?iface=lo&rcvbuf=262144"), &[]);
+    let signal = |sig: &str| {
+        let st = Command::new("kill")
+            .args([sig, &feed.0.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success(), "kill {sig}");
+    };
+    let send = |rate: &str| {
+        run(Command::new(EXE)
+            .args(["send", "--to", &group, "--iface", "lo", "--rate", rate])
+            .arg(&day));
+    };
+    signal("-STOP");
+    send("20000");
+    signal("-CONT");
+    std::thread::sleep(Duration::from_millis(200));
+    send("5000");
+    let (err, snap) = own.finish(&mut feed, Duration::from_secs(60), "no end of session");
+    assert!(err.contains("(recvmmsg, 256 KiB socket buffers)"), "{err}");
+    let counter = |name: &str| common::stat_counter(&snap, "feed", name);
+    let drops = counter("socket_drops");
+    assert!(
+        drops > packets / 2,
+        "most of the first day dropped: {drops}"
+    );
+    assert_eq!(
+        counter("packets_a") + drops,
+        2 * packets,
+        "every datagram of both days read or counted as dropped"
+    );
+    // With no request server, what the second day did not bring in time was given up:
+    // every message is delivered or counted lost.
+    assert_eq!(counter("messages") + counter("messages_lost"), MESSAGES);
 }

@@ -135,6 +135,7 @@ feed_counters! {
     other_destinations: counter, "packets";
     other_sources: counter, "packets";
     truncated_datagrams: counter, "packets";
+    socket_drops: counter, "packets";
     rx_wait_max_ns: gauge, "ns";
     igmp_queries: counter, "queries";
     igmp_other_queries: counter, "queries";
@@ -326,6 +327,7 @@ impl FeedCounters {
         for (c, v) in self.frames.iter().zip(source.skipped_by_reason) {
             c.set(v);
         }
+        self.socket_drops.set(source.socket_drops);
         self.rx_wait_max_ns.set(source.rx_wait.max_ns);
         for (c, v) in self.rx_wait.iter().zip(source.rx_wait.buckets) {
             c.set(v);

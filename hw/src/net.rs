@@ -104,7 +104,8 @@ fn setsockopt<T>(fd: i32, level: i32, opt: i32, val: &T, what: &str) -> Result<(
     }
 }
 
-/// Asks for a receive buffer of `bytes` (forcing past rmem_max when privileged).
+/// Asks for a receive buffer of `bytes` (forcing past rmem_max when privileged); the
+/// kernel caps it at `net.core.rmem_max` otherwise.
 fn set_rcvbuf(fd: i32, bytes: i32) {
     if setsockopt(
         fd,
@@ -167,15 +168,23 @@ pub struct McastRx {
     bufs: Vec<[u8; MAX_DATAGRAM]>,
     iovecs: Vec<libc::iovec>,
     addrs: Vec<libc::sockaddr_in>,
-    /// Each message's control buffer: room for its `SCM_TIMESTAMPNS` (aligned for a
-    /// cmsghdr).
+    /// Each message's control buffer: room for its `SCM_TIMESTAMPNS` and `SO_RXQ_OVFL`
+    /// (aligned for a cmsghdr).
     ctrl: Vec<[u64; CTRL_WORDS]>,
     msgs: Vec<libc::mmsghdr>,
+    /// The socket's drop count as the last datagram that carried one said.
+    last_drops: u32,
+    /// Datagrams the kernel dropped for this socket (its queue was full), so far seen.
+    drops: u64,
 }
 
-/// A control buffer's size in words: a cmsghdr (16 bytes) and a timespec (16), with room
-/// to spare.
-const CTRL_WORDS: usize = 8;
+/// A control buffer's size in words: a timestamp (a 16-byte cmsghdr and a 16-byte
+/// timespec) and a drop count (a cmsghdr and a u32, padded to 24), with room to spare.
+const CTRL_WORDS: usize = 12;
+
+/// The receive buffer a socket asks for unless told otherwise: 32 MiB, about 0.5 s of a
+/// busy feed's datagrams.
+pub const DEFAULT_RCVBUF: usize = 32 << 20;
 
 // SAFETY: the raw pointers inside `iovecs`/`msgs` point into this struct's own heap
 // buffers (`bufs`, `addrs`, `ctrl`, `iovecs`), which move with it and are never reallocated;
@@ -240,7 +249,7 @@ impl McastRx {
             &one,
             "SO_REUSEADDR",
         )?;
-        set_rcvbuf(raw, 32 << 20);
+        set_rcvbuf(raw, DEFAULT_RCVBUF as i32);
         // The kernel stamps each datagram when it receives it (CLOCK_REALTIME), so the
         // time it then waited in the socket's queue can be told.
         setsockopt(
@@ -249,6 +258,15 @@ impl McastRx {
             libc::SO_TIMESTAMPNS,
             &one,
             "SO_TIMESTAMPNS",
+        )?;
+        // Each datagram carries the socket's drop count (datagrams the kernel dropped
+        // because the queue was full) as it was when the datagram was queued.
+        setsockopt(
+            raw,
+            libc::SOL_SOCKET,
+            libc::SO_RXQ_OVFL,
+            &one,
+            "SO_RXQ_OVFL",
         )?;
         // Bind the group address itself so only this group's datagrams arrive.
         let sin = libc::sockaddr_in {
@@ -310,6 +328,8 @@ impl McastRx {
             addrs: vec![unsafe { MaybeUninit::zeroed().assume_init() }; burst],
             ctrl: vec![[0u64; CTRL_WORDS]; burst],
             msgs: Vec::with_capacity(burst),
+            last_drops: 0,
+            drops: 0,
         };
         for i in 0..burst {
             rx.iovecs.push(libc::iovec {
@@ -340,6 +360,46 @@ impl McastRx {
     /// The only source it receives from, if it joined a channel.
     pub fn source(&self) -> Option<Ipv4Addr> {
         self.source
+    }
+
+    /// Asks for a receive buffer of `bytes` instead of [`DEFAULT_RCVBUF`]; returns what
+    /// the kernel granted ([`Self::receive_buffer`]).
+    pub fn set_receive_buffer(&mut self, bytes: usize) -> Result<usize, NetError> {
+        let bytes = i32::try_from(bytes).unwrap_or(i32::MAX);
+        set_rcvbuf(self.fd.as_raw_fd(), bytes);
+        self.receive_buffer()
+    }
+
+    /// The receive buffer the kernel granted, in the bytes asked for (it reserves
+    /// twice that for its own accounting and reports the double, halved here). Below
+    /// what was asked when `net.core.rmem_max` capped it (no CAP_NET_ADMIN).
+    pub fn receive_buffer(&self) -> Result<usize, NetError> {
+        let mut v: libc::c_int = 0;
+        let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: v and len are valid out pointers of the sizes given.
+        let rc = unsafe {
+            libc::getsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUF,
+                (&mut v as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        if rc != 0 {
+            return Err(NetError::Io {
+                what: "getsockopt SO_RCVBUF".into(),
+                source: io::Error::last_os_error(),
+            });
+        }
+        Ok(v.max(0) as usize / 2)
+    }
+
+    /// Datagrams the kernel dropped for this socket because its queue was full, as far
+    /// as the datagrams received so far tell (each carries the count as it was when it
+    /// was queued: drops after the last one received show with the next).
+    pub fn kernel_drops(&self) -> u64 {
+        self.drops
     }
 
     /// Turns the kernel's receive stamps (`SO_TIMESTAMPNS`, on from [`Self::open`]) off
@@ -398,38 +458,42 @@ impl McastRx {
                 Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr)),
                 u16::from_be(a.sin_port),
             );
-            f(
-                &self.bufs[i][..len],
-                from,
-                truncated,
-                kernel_rx_ns(&m.msg_hdr),
-            );
+            let (rx_ns, drops) = control(&m.msg_hdr);
+            if let Some(d) = drops {
+                // A running count (it wraps at 2^32): add what is new since the last.
+                self.drops += u64::from(d.wrapping_sub(self.last_drops));
+                self.last_drops = d;
+            }
+            f(&self.bufs[i][..len], from, truncated, rx_ns);
         }
         Ok(n)
     }
 }
 
-/// The `SCM_TIMESTAMPNS` stamp among a received message's control messages, in ns; 0 if
-/// there is none.
-fn kernel_rx_ns(hdr: &libc::msghdr) -> u64 {
+/// What a received message's control messages say: the `SCM_TIMESTAMPNS` stamp in ns
+/// (0 if none) and the `SO_RXQ_OVFL` drop count (none until the socket has dropped).
+fn control(hdr: &libc::msghdr) -> (u64, Option<u32>) {
+    let (mut rx_ns, mut drops) = (0, None);
     // SAFETY: hdr is a message the kernel just filled: msg_control points at this
     // McastRx's control buffer and msg_controllen says how much of it the kernel wrote,
-    // so the CMSG_* walk stays inside it.
+    // so the CMSG_* walk stays inside it; each payload is read only when its cmsg_len
+    // covers it.
     unsafe {
         let mut c = libc::CMSG_FIRSTHDR(hdr);
         while !c.is_null() {
-            if (*c).cmsg_level == libc::SOL_SOCKET
-                && (*c).cmsg_type == libc::SCM_TIMESTAMPNS
-                && (*c).cmsg_len as usize
-                    >= libc::CMSG_LEN(size_of::<libc::timespec>() as u32) as usize
-            {
-                let ts = libc::CMSG_DATA(c).cast::<libc::timespec>().read_unaligned();
-                return (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64;
+            let covers = |n: usize| (*c).cmsg_len as usize >= libc::CMSG_LEN(n as u32) as usize;
+            if (*c).cmsg_level == libc::SOL_SOCKET {
+                if (*c).cmsg_type == libc::SCM_TIMESTAMPNS && covers(size_of::<libc::timespec>()) {
+                    let ts = libc::CMSG_DATA(c).cast::<libc::timespec>().read_unaligned();
+                    rx_ns = (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64;
+                } else if (*c).cmsg_type == libc::SO_RXQ_OVFL && covers(size_of::<u32>()) {
+                    drops = Some(libc::CMSG_DATA(c).cast::<u32>().read_unaligned());
+                }
             }
             c = libc::CMSG_NXTHDR(hdr, c);
         }
     }
-    0
+    (rx_ns, drops)
 }
 
 #[cfg(test)]
@@ -504,6 +568,44 @@ mod tests {
             rx.recv_burst(|_, _, _, t| unstamped.push(t)).unwrap();
         }
         assert_eq!(unstamped, [0]);
+    }
+
+    #[test]
+    fn a_full_queue_drops_and_the_next_datagram_says_how_many() {
+        let group = SocketAddrV4::new(
+            Ipv4Addr::new(239, 77, 1, 3),
+            42_000 + (std::process::id() % 20_000) as u16,
+        );
+        let mut rx = McastRx::open(group, "lo", 64).unwrap();
+        assert!(rx.receive_buffer().unwrap() >= DEFAULT_RCVBUF || !is_root());
+        let granted = rx.set_receive_buffer(64 << 10).unwrap();
+        assert_eq!(granted, 64 << 10, "asked 64 KiB (forced when privileged)");
+        let tx = mcast_tx("lo").unwrap();
+        // Nothing reads while 300 datagrams of 1,000 bytes arrive: most are dropped.
+        for i in 0..300u16 {
+            tx.send_to(&[i as u8; 1000], group).unwrap();
+        }
+        let mut got = 0u64;
+        while rx.recv_burst(|_, _, _, _| got += 1).unwrap() > 0 {}
+        assert!(got < 300, "a 64 KiB queue held {got} datagrams");
+        // The drops after the last datagram queued show with the next one.
+        tx.send_to(&[0; 1000], group).unwrap();
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let mut last = 0;
+        while last == 0 && std::time::Instant::now() < end {
+            last = rx.recv_burst(|_, _, _, _| {}).unwrap();
+        }
+        assert_eq!(last, 1);
+        assert_eq!(
+            got + 1 + rx.kernel_drops(),
+            301,
+            "every datagram read or counted as dropped"
+        );
+    }
+
+    fn is_root() -> bool {
+        // SAFETY: geteuid has no preconditions.
+        unsafe { libc::geteuid() == 0 }
     }
 
     /// Receives until `want` datagrams arrived or `ms` passed; returns (payload byte,

@@ -78,6 +78,9 @@ pub struct SourceStats {
     pub igmp: crate::igmp::IgmpStats,
     /// How long datagrams waited in the kernel before the feed read them (UDP).
     pub rx_wait: RxWait,
+    /// Datagrams the kernel dropped because a line's socket queue was full (UDP; each
+    /// drop shows once the next datagram on that socket is read).
+    pub socket_drops: u64,
 }
 
 /// How long datagrams waited between the kernel's receipt (its timestamp) and the feed
@@ -151,6 +154,7 @@ impl SourceStats {
             bad_records,
             igmp,
             rx_wait,
+            socket_drops,
         } = other;
         self.packets += packets;
         self.bytes += bytes;
@@ -164,6 +168,7 @@ impl SourceStats {
         self.bad_records += bad_records;
         self.igmp.add(igmp);
         self.rx_wait.add(rx_wait);
+        self.socket_drops += socket_drops;
     }
 }
 

@@ -54,6 +54,29 @@ impl UdpSource {
             stats: SourceStats::default(),
         })
     }
+
+    /// Asks for a receive buffer of `bytes` on each line's socket instead of
+    /// [`hotpath_hw::net::DEFAULT_RCVBUF`]; returns the smallest the kernel granted.
+    pub fn set_receive_buffer(&mut self, bytes: usize) -> Result<usize, SourceError> {
+        let mut granted = usize::MAX;
+        for rx in std::iter::once(&mut self.a).chain(self.b.as_mut()) {
+            let g = rx.set_receive_buffer(bytes).map_err(|e| SourceError::Io {
+                what: format!("receive buffer of {}", channel(rx)),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+            granted = granted.min(g);
+        }
+        Ok(granted)
+    }
+
+    /// The smallest receive buffer the kernel granted a line's socket, in bytes.
+    pub fn receive_buffer(&self) -> usize {
+        std::iter::once(&self.a)
+            .chain(self.b.as_ref())
+            .filter_map(|rx| rx.receive_buffer().ok())
+            .min()
+            .unwrap_or(0)
+    }
 }
 
 /// `group`, or `(source, group)` for a channel.
@@ -118,18 +141,25 @@ impl PacketSource for UdpSource {
     }
 
     fn stats(&self) -> SourceStats {
-        self.stats.clone()
+        let mut s = self.stats.clone();
+        s.socket_drops = self.a.kernel_drops() + self.b.as_ref().map_or(0, McastRx::kernel_drops);
+        s
     }
 
     fn describe(&self) -> String {
+        let buffer = format!("{} KiB socket buffers", self.receive_buffer() >> 10);
         match &self.b {
             Some(b) => format!(
-                "udp {} + {} on {} (recvmmsg)",
+                "udp {} + {} on {} (recvmmsg, {buffer})",
                 channel(&self.a),
                 channel(b),
                 self.iface
             ),
-            None => format!("udp {} on {} (recvmmsg)", channel(&self.a), self.iface),
+            None => format!(
+                "udp {} on {} (recvmmsg, {buffer})",
+                channel(&self.a),
+                self.iface
+            ),
         }
     }
 }
