@@ -415,6 +415,7 @@ pub fn diagnose(root: &Path, cores: Option<CpuSet>, nic: Option<&str>) -> Report
         check_nic_irqs(&ctx, nic),
         check_irqbalance(&ctx),
         check_swap(&ctx),
+        check_rmem_max(&ctx),
         check_memlock(&ctx),
         check_tsc(&ctx),
     ];
@@ -1941,6 +1942,46 @@ fn check_swap(c: &Ctx) -> Check {
                 HOST_ONLY,
             ),
         },
+    }
+}
+
+/// The UDP source asks each line's socket for a 32 MiB receive buffer: without
+/// CAP_NET_ADMIN (which forces it) the kernel caps it at `net.core.rmem_max`, and a
+/// backlog beyond that is dropped (the feed's `socket_drops`).
+fn check_rmem_max(c: &Ctx) -> Check {
+    const NAME: &str = "rmem_max";
+    const PATH: &str = "proc/sys/net/core/rmem_max";
+    let want = hotpath_hw::net::DEFAULT_RCVBUF as u64;
+    let fix = format!(
+        "sysctl -w net.core.rmem_max={want} (and in /etc/sysctl.d/), or give the feed CAP_NET_ADMIN, which forces its buffers past the limit"
+    );
+    let text = match c.host.read(PATH) {
+        Ok(t) => t,
+        Err(e) => return Check::warn(NAME, e, HOST_ONLY),
+    };
+    match text.trim().parse::<u64>() {
+        Ok(v) if v >= want => Check::pass(
+            NAME,
+            format!("{} KiB: a UDP line socket gets its {} KiB", v >> 10, want >> 10),
+        ),
+        Ok(v) => Check::warn(
+            NAME,
+            format!(
+                "{} KiB: without CAP_NET_ADMIN a UDP line socket gets that of the {} KiB it asks for, and a longer backlog is dropped",
+                v >> 10,
+                want >> 10
+            ),
+            fix,
+        ),
+        Err(_) => Check::warn(
+            NAME,
+            format!(
+                "{}: `{}` is not a byte count",
+                c.host.path(PATH).display(),
+                text.trim()
+            ),
+            HOST_ONLY,
+        ),
     }
 }
 

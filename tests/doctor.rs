@@ -10,7 +10,7 @@ use serde_json::Value;
 const EXE: &str = env!("CARGO_BIN_EXE_hotpath");
 
 /// Every check, in report order.
-const CHECKS: [&str; 19] = [
+const CHECKS: [&str; 20] = [
     "cores",
     "smt",
     "isolcpus",
@@ -28,6 +28,7 @@ const CHECKS: [&str; 19] = [
     "nic_irqs",
     "irqbalance",
     "swap",
+    "rmem_max",
     "memlock",
     "invariant_tsc",
 ];
@@ -128,7 +129,7 @@ fn a_tuned_host_passes_every_check() {
     }
     assert_eq!(
         (&r["pass"], &r["warn"], &r["fail"], &r["skip"]),
-        (&19.into(), &0.into(), &0.into(), &0.into())
+        (&20.into(), &0.into(), &0.into(), &0.into())
     );
     assert_eq!(r["cores"], serde_json::json!([2, 3]));
     assert_eq!(r["nic"], "ens1f0");
@@ -180,7 +181,7 @@ fn a_tuned_host_passes_every_check() {
     }
     assert!(!text.contains("remedy:"), "{text}");
     assert!(
-        text.contains("summary: 19 pass, 0 warn, 0 fail, 0 skip"),
+        text.contains("summary: 20 pass, 0 warn, 0 fail, 0 skip"),
         "{text}"
     );
 }
@@ -249,6 +250,13 @@ fn an_untuned_host_reports_each_problem_with_its_remedy() {
         "systemctl disable --now irqbalance",
     );
     assert_problem(&r, "swap", "warn", "/dev/nvme0n1p3", "swapoff -a");
+    assert_problem(
+        &r,
+        "rmem_max",
+        "warn",
+        "208 KiB: without CAP_NET_ADMIN a UDP line socket gets that of the 32768 KiB",
+        "sysctl -w net.core.rmem_max=33554432",
+    );
     assert_problem(&r, "invariant_tsc", "fail", "no nonstop_tsc", "invtsc");
     assert_problem(
         &r,
@@ -294,7 +302,7 @@ fn an_untuned_host_reports_each_problem_with_its_remedy() {
         .contains("ens1f0: kernel driver ixgbe"));
     assert_eq!(
         (&r["pass"], &r["warn"], &r["fail"], &r["skip"]),
-        (&2.into(), &12.into(), &4.into(), &1.into())
+        (&2.into(), &13.into(), &4.into(), &1.into())
     );
 
     // The table: every non-pass check has its remedy on the next line.
@@ -321,7 +329,7 @@ fn an_untuned_host_reports_each_problem_with_its_remedy() {
         );
     }
     assert!(
-        text.contains("summary: 2 pass, 12 warn, 4 fail, 1 skip"),
+        text.contains("summary: 2 pass, 13 warn, 4 fail, 1 skip"),
         "{text}"
     );
 }
@@ -390,6 +398,7 @@ fn missing_files_warn_or_skip_naming_the_path() {
     named("hugepages", "proc/meminfo");
     named("irqbalance", "proc");
     named("swap", "proc/swaps");
+    named("rmem_max", "proc/sys/net/core/rmem_max");
     named("invariant_tsc", "proc/cpuinfo");
     named("memlock", "proc/self/limits");
     assert!(r["cores"].as_array().unwrap().is_empty());
