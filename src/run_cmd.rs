@@ -233,13 +233,14 @@ pub fn run(shm: &ShmArgs, args: &RunArgs) -> CmdResult {
         .map(|n| c(&format!("rx_wait_{n}")))
         .collect();
     outln!(
-        "  socket     packets waited for the feed: {} under 10 us, {} under 100 us, {} under 1 ms, {} under 10 ms, {} longer; max {} us",
+        "  socket     packets waited for the feed: {} under 10 us, {} under 100 us, {} under 1 ms, {} under 10 ms, {} longer; max {} us; {} dropped on a full queue",
         thousands(waited[0]),
         thousands(waited[1]),
         thousands(waited[2]),
         thousands(waited[3]),
         thousands(waited[4]),
-        thousands(c("rx_wait_max_ns") / 1000)
+        thousands(c("rx_wait_max_ns") / 1000),
+        thousands(c("socket_drops"))
     );
     let ok = feed_ok
         && delivered == messages
