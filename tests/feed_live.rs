@@ -775,6 +775,9 @@ fn a_feed_held_up_says_how_long_the_datagrams_waited_in_the_kernel() {
             .unwrap();
         assert!(st.success(), "kill {sig}");
     };
+    let mut md =
+        Subscriber::<MdEvent>::attach(&own.root.path().join("wait").join("md"), JoinAt::Oldest)
+            .unwrap();
     // This test's own socket sees when the day begins; the feed is held from before
     // that until 300 ms after.
     let mut watch = hotpath_hw::net::McastRx::open(group.parse().unwrap(), "lo", 64).unwrap();
@@ -810,9 +813,21 @@ fn a_feed_held_up_says_how_long_the_datagrams_waited_in_the_kernel() {
         counter("packets_a"),
         "every datagram of the line stamped and counted once"
     );
-    eprintln!(
-        "waits: max {max} ns; {:?}",
-        hotpath_feed::source::RxWait::NAMES.map(|n| counter(&format!("rx_wait_{n}")))
+    // The events carry both times: the first packet's were received by the kernel at
+    // least 300 ms before the feed read and applied them.
+    let mut events = Vec::new();
+    while let Ok(Received::Message { msg, .. }) = md.try_recv() {
+        events.push((msg.receive_ts_ns, msg.book_ts_ns));
+    }
+    assert_eq!(events.len() as u64, counter("published"));
+    let (received, booked) = events[0];
+    assert!(
+        booked - received >= 300_000_000,
+        "the first event: received {received}, booked {booked}"
+    );
+    assert!(
+        events.iter().all(|(r, b)| r <= b),
+        "never booked before received"
     );
 }
 

@@ -646,10 +646,10 @@ impl<P: BookSink + Stamped> Feed<P> {
     #[inline]
     pub fn on_packet(&mut self, payload: &[u8], meta: RxMeta) -> Option<Rejected> {
         prefetch_packet(&self.core, payload);
-        self.core.publisher.stamp(meta.ts_ns, meta.ts_ns);
+        self.core.publisher.stamp(meta.ts_ns, meta.read_ns);
         let out = self
             .session
-            .on_packet(meta.line, payload, meta.ts_ns, &mut self.core);
+            .on_packet(meta.line, payload, meta.read_ns, &mut self.core);
         self.act(out.action);
         out.rejected
     }

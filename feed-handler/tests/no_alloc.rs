@@ -58,6 +58,7 @@ fn no_allocation_on_the_hot_path_after_warm_up() {
     let warm = packets.len() / 5;
     let meta = |ts| RxMeta {
         ts_ns: ts,
+        read_ns: ts,
         capture_ts_ns: 0,
         line: Line::A,
     };

@@ -27,6 +27,7 @@ fn answers_are_read_only_while_missing_and_at_most_a_bounded_number_a_cycle() {
         .unwrap();
     let meta = |ts_ns| RxMeta {
         ts_ns,
+        read_ns: ts_ns,
         capture_ts_ns: 0,
         line: Line::A,
     };

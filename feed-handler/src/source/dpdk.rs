@@ -172,6 +172,7 @@ impl PacketSource for DpdkSource {
                         d.payload,
                         RxMeta {
                             ts_ns: now_ns,
+                            read_ns: now_ns,
                             capture_ts_ns: 0,
                             line,
                         },

@@ -31,6 +31,10 @@ pub struct RxMeta {
     /// timestamp), when its burst was taken from the port (DPDK), or when it was handed
     /// out (replay).
     pub ts_ns: u64,
+    /// When the feed took it from the source, CLOCK_MONOTONIC ns: the feed's "now" for
+    /// it (timers, and the `book_ts_ns` of what it changes). The same as `ts_ns` but on
+    /// UDP, where `ts_ns` is the kernel's earlier stamp.
+    pub read_ns: u64,
     /// The capture timestamp (ns since the epoch) for replayed packets, 0 for live.
     pub capture_ts_ns: u64,
     /// Which line (A or B) it arrived on.

@@ -126,6 +126,7 @@ impl PacketSource for PcapSource {
                             d.payload,
                             RxMeta {
                                 ts_ns: now_ns,
+                                read_ns: now_ns,
                                 capture_ts_ns: ts,
                                 line,
                             },

@@ -120,6 +120,7 @@ fn drain(
             payload,
             RxMeta {
                 ts_ns: mono.saturating_sub(waited),
+                read_ns: mono,
                 capture_ts_ns: 0,
                 line,
             },
