@@ -199,11 +199,7 @@ fn multicast_into_hotpath_feed_reaches_the_shm_ring_in_order() {
     assert!(md["published"].as_u64().unwrap() >= expected.len() as u64);
 
     // SIGTERM stops it cleanly.
-    let st = Command::new("kill")
-        .args(["-TERM", &feed.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(st.success());
+    feed.signal("-TERM");
     let end = Instant::now() + Duration::from_secs(20);
     let status = loop {
         if let Some(s) = feed.0.try_wait().unwrap() {
@@ -768,20 +764,13 @@ fn a_feed_held_up_says_how_long_the_datagrams_waited_in_the_kernel() {
     let request = format!("127.0.0.1:{}", port + 9_000);
     let own = OwnFeed::new("wait");
     let mut feed = own.start(&format!("udp://{group}?iface=lo&request={request}"), &[]);
-    let signal = |sig: &str| {
-        let st = Command::new("kill")
-            .args([sig, &feed.0.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(st.success(), "kill {sig}");
-    };
     let mut md =
         Subscriber::<MdEvent>::attach(&own.root.path().join("wait").join("md"), JoinAt::Oldest)
             .unwrap();
     // This test's own socket sees when the day begins; the feed is held from before
     // that until 300 ms after.
     let mut watch = hotpath_hw::net::McastRx::open(group.parse().unwrap(), "lo", 64).unwrap();
-    signal("-STOP");
+    feed.signal("-STOP");
     let _sender = Killed::quiet(
         Command::new(EXE)
             .args(["send", "--to", &group, "--iface", "lo", "--rate", "5000"])
@@ -793,7 +782,7 @@ fn a_feed_held_up_says_how_long_the_datagrams_waited_in_the_kernel() {
         assert!(Instant::now() < end, "the sender sent nothing");
     }
     std::thread::sleep(Duration::from_millis(300));
-    signal("-CONT");
+    feed.signal("-CONT");
     let (_, snap) = own.finish(&mut feed, Duration::from_secs(60), "no end of session");
     let counter = |name: &str| common::stat_counter(&snap, "feed", name);
     assert_eq!(counter("messages"), MESSAGES);
@@ -847,21 +836,14 @@ fn a_feed_whose_socket_overflows_counts_every_datagram_the_kernel_dropped() {
     let group = format!("239.202.6.1:{port}");
     let own = OwnFeed::new("drops");
     let mut feed = own.start(&format!("udp://{group}?iface=lo&rcvbuf=262144"), &[]);
-    let signal = |sig: &str| {
-        let st = Command::new("kill")
-            .args([sig, &feed.0.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(st.success(), "kill {sig}");
-    };
     let send = |rate: &str| {
         run(Command::new(EXE)
             .args(["send", "--to", &group, "--iface", "lo", "--rate", rate])
             .arg(&day));
     };
-    signal("-STOP");
+    feed.signal("-STOP");
     send("20000");
-    signal("-CONT");
+    feed.signal("-CONT");
     std::thread::sleep(Duration::from_millis(200));
     send("5000");
     let (err, snap) = own.finish(&mut feed, Duration::from_secs(60), "no end of session");

@@ -187,8 +187,8 @@ const CTRL_WORDS: usize = 12;
 pub const DEFAULT_RCVBUF: usize = 32 << 20;
 
 // SAFETY: the raw pointers inside `iovecs`/`msgs` point into this struct's own heap
-// buffers (`bufs`, `addrs`, `ctrl`, `iovecs`), which move with it and are never reallocated;
-// the socket fd is owned. Nothing is shared with another thread.
+// buffers (`bufs`, `addrs`, `ctrl`, `iovecs`), which move with it and are never
+// reallocated; the socket fd is owned. Nothing is shared with another thread.
 unsafe impl Send for McastRx {}
 
 impl std::fmt::Debug for McastRx {

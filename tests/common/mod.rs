@@ -18,6 +18,15 @@ impl Killed {
         )
     }
 
+    /// Sends it `sig` with kill(1) (`-STOP`, `-CONT`, `-TERM`).
+    pub fn signal(&self, sig: &str) {
+        let st = std::process::Command::new("kill")
+            .args([sig, &self.0.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(st.success(), "kill {sig}");
+    }
+
     /// What it wrote to its error output (read to the end: call once it has exited).
     pub fn stderr(&mut self) -> String {
         let mut err = String::new();
