@@ -24,6 +24,7 @@ use hotpath_feed::replay::{self, Faults, ReplayConfig, TapServer};
 use hotpath_feed::source::pcap::{Pace, PcapSource};
 use hotpath_feed::source::udp::UdpSource;
 use hotpath_feed::source::{Lines, PacketSource, SourceError};
+use hotpath_hw::discipline::RtThrottle;
 use hotpath_hw::IdleStrategy;
 use hotpath_shm::md::MdEvent;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -777,6 +778,29 @@ pub fn parse_source(s: &str) -> Result<SourceSpec, String> {
     })
 }
 
+/// What to say when the feed thread is to run `SCHED_FIFO` on a host whose RT
+/// throttling would stop it: the loop sleeps only in `--idle backoff` and only when it
+/// is idle, so it uses up the RT budget each period and is held off its core for the
+/// rest (nothing when throttling is off; the reason when the setting cannot be read).
+pub fn rt_throttle_warning(throttle: Result<RtThrottle, String>) -> Option<String> {
+    match throttle {
+        Ok(t) => t.stall_us().map(|stall| {
+            format!(
+                "--fifo: the kernel's RT throttling ({t}) holds a SCHED_FIFO thread that \
+                 does not sleep off its core for up to {} ms of every {} ms, and the feed loop \
+                 sleeps only in --idle backoff when idle: `sysctl -w \
+                 kernel.sched_rt_runtime_us=-1` with the core isolated, or leave out --fifo",
+                stall as f64 / 1e3,
+                t.period_us as f64 / 1e3
+            )
+        }),
+        Err(e) => Some(format!(
+            "--fifo: cannot tell whether the kernel's RT throttling will stop the feed \
+             thread ({e})"
+        )),
+    }
+}
+
 pub fn feed_cmd(shm: &ShmArgs, args: &FeedArgs) -> CmdResult {
     // Everything is checked and allocated before the loop starts.
     let spec = parse_source(&args.source)?;
@@ -789,6 +813,12 @@ pub fn feed_cmd(shm: &ShmArgs, args: &FeedArgs) -> CmdResult {
         idle: args.idle,
     };
     discipline.validate()?;
+    if let Some(warning) = args
+        .fifo
+        .and_then(|_| rt_throttle_warning(RtThrottle::read()))
+    {
+        eprintln!("hotpath feed: warning: {warning}");
+    }
     if let (SourceSpec::Dpdk { .. }, Some(core), Some(eal)) = (&spec, args.core, &args.dpdk) {
         // The EAL pins this thread to its main lcore's core, where it polls the port: a
         // --core elsewhere could not be applied once the EAL has started.
@@ -1133,6 +1163,27 @@ fn session_of(pcap: &Path) -> Result<moldudp64::SessionId, crate::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fifo_on_a_throttling_host_is_warned_with_the_stall_and_the_sysctl() {
+        let t = |r, p| RtThrottle::parse(r, p);
+        let w = rt_throttle_warning(t("950000", "1000000")).unwrap();
+        assert!(
+            w.contains("(sched_rt_runtime_us 950000 of sched_rt_period_us 1000000)"),
+            "{w}"
+        );
+        assert!(
+            w.contains("off its core for up to 50 ms of every 1000 ms"),
+            "{w}"
+        );
+        assert!(w.contains("sysctl -w kernel.sched_rt_runtime_us=-1"), "{w}");
+        let w = rt_throttle_warning(t("999500", "1000000")).unwrap();
+        assert!(w.contains("for up to 0.5 ms of every 1000 ms"), "{w}");
+        assert_eq!(rt_throttle_warning(t("-1", "1000000")), None);
+        assert_eq!(rt_throttle_warning(t("1000000", "1000000")), None);
+        let w = rt_throttle_warning(Err("/proc/sys/kernel/sched_rt_runtime_us: gone".into()));
+        assert!(w.unwrap().contains("cannot tell whether"));
+    }
 
     #[test]
     fn link_news_says_how_many_ports_are_down_of_how_many() {

@@ -432,6 +432,16 @@ fn feed_applies_its_core_discipline_or_refuses_before_starting() {
 
     let out = feed(&["--fifo", "10", "--mlock", "--idle", "busy-spin"]);
     let err = String::from_utf8_lossy(&out.stderr);
+    // It says so when the kernel's RT throttling would hold its SCHED_FIFO thread off the
+    // core (Debian's default: 50 ms of every second), before anything starts.
+    let throttle = hotpath_hw::discipline::RtThrottle::read().unwrap();
+    assert_eq!(
+        err.contains(&format!(
+            "warning: --fifo: the kernel's RT throttling ({throttle})"
+        )),
+        throttle.stall_us().is_some(),
+        "{err}"
+    );
     if hotpath_hw::discipline::has_capability(hotpath_hw::discipline::CAP_SYS_NICE)
         && hotpath_hw::discipline::has_capability(hotpath_hw::discipline::CAP_IPC_LOCK)
     {

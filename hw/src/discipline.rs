@@ -11,8 +11,14 @@
 //!   scheduler.
 //! - `fifo_priority`: run it `SCHED_FIFO` at this priority (1..=99), so no ordinary
 //!   thread preempts it. Needs `CAP_SYS_NICE` or an `RLIMIT_RTPRIO` at least as high.
-//!   The kernel still keeps `sched_rt_period_us − sched_rt_runtime_us` (5% by default)
-//!   for ordinary threads on the core, so isolate the core too.
+//!   Mind the kernel's RT throttling ([`RtThrottle`]): a `SCHED_FIFO` thread that runs
+//!   flat out, as a spinning one does, is held off its core for
+//!   up to `sched_rt_period_us − sched_rt_runtime_us` of every period (50 ms of every
+//!   second by default). Kernels from 6.12 give that time to ordinary threads only when
+//!   one wants the core, but the core's own kernel threads are enough: on 6.18, with
+//!   every movable task moved off the core, a spinning `SCHED_FIFO` thread still lost
+//!   48-53 ms a second. A spinning `SCHED_FIFO` thread needs
+//!   `kernel.sched_rt_runtime_us = -1` and an isolated core.
 //! - `mlock`: `mlockall(MCL_CURRENT | MCL_FUTURE)`, so no page of the process is ever
 //!   paged out or faulted in lazily after start. Process-wide. Needs `CAP_IPC_LOCK` or an
 //!   `RLIMIT_MEMLOCK` larger than the process. Pair it with [`prefault`] on the rings and
@@ -538,10 +544,115 @@ pub fn has_capability(cap: u32) -> bool {
     }
 }
 
+/// Where the kernel keeps its RT throttling budget.
+pub const SCHED_RT_RUNTIME: &str = "/proc/sys/kernel/sched_rt_runtime_us";
+/// See [`SCHED_RT_RUNTIME`].
+pub const SCHED_RT_PERIOD: &str = "/proc/sys/kernel/sched_rt_period_us";
+
+/// The kernel's RT throttling: real-time threads on a core may run `runtime_us` of
+/// every `period_us`, and may be held off for the rest of the period (before 6.12 the
+/// core then idles; from 6.12 ordinary threads that want the core get it).
+/// `runtime_us` −1 (or at least the period) turns it off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RtThrottle {
+    /// `kernel.sched_rt_runtime_us`: −1 for no limit.
+    pub runtime_us: i64,
+    /// `kernel.sched_rt_period_us`.
+    pub period_us: u64,
+}
+
+impl RtThrottle {
+    /// From the two files' texts.
+    pub fn parse(runtime: &str, period: &str) -> Result<RtThrottle, String> {
+        let runtime_us = runtime
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|&r| r >= -1)
+            .ok_or_else(|| {
+                format!(
+                    "sched_rt_runtime_us `{}` is not -1 or a count of µs",
+                    runtime.trim()
+                )
+            })?;
+        let period_us = period
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|&p| p > 0)
+            .ok_or_else(|| {
+                format!(
+                    "sched_rt_period_us `{}` is not a count of µs",
+                    period.trim()
+                )
+            })?;
+        Ok(RtThrottle {
+            runtime_us,
+            period_us,
+        })
+    }
+
+    /// This host's, from [`SCHED_RT_RUNTIME`] and [`SCHED_RT_PERIOD`].
+    pub fn read() -> Result<RtThrottle, String> {
+        let read = |p: &str| std::fs::read_to_string(p).map_err(|e| format!("{p}: {e}"));
+        RtThrottle::parse(&read(SCHED_RT_RUNTIME)?, &read(SCHED_RT_PERIOD)?)
+    }
+
+    /// How long of each period a real-time thread that never stops is held off its
+    /// core, in µs; `None` when throttling is off.
+    pub fn stall_us(&self) -> Option<u64> {
+        u64::try_from(self.runtime_us)
+            .ok()
+            .filter(|&r| r < self.period_us)
+            .map(|r| self.period_us - r)
+    }
+}
+
+impl fmt::Display for RtThrottle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "sched_rt_runtime_us {} of sched_rt_period_us {}",
+            self.runtime_us, self.period_us
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::Mutex;
+
+    #[test]
+    fn rt_throttling_stalls_for_what_the_period_leaves_over() {
+        let t = RtThrottle::parse("950000\n", "1000000\n").unwrap();
+        assert_eq!(t.stall_us(), Some(50_000));
+        assert_eq!(
+            t.to_string(),
+            "sched_rt_runtime_us 950000 of sched_rt_period_us 1000000"
+        );
+        assert_eq!(RtThrottle::parse("-1", "1000000").unwrap().stall_us(), None);
+        assert_eq!(
+            RtThrottle::parse("1000000", "1000000").unwrap().stall_us(),
+            None
+        );
+        assert_eq!(
+            RtThrottle::parse("0", "1000000").unwrap().stall_us(),
+            Some(1_000_000)
+        );
+        for (r, p, bad) in [
+            ("-2", "1000000", "-2"),
+            ("x", "1000000", "x"),
+            ("1", "0", "`0`"),
+            ("1", "", "``"),
+        ] {
+            let e = RtThrottle::parse(r, p).unwrap_err();
+            assert!(e.contains(bad), "{e}");
+        }
+        // This host's files read (every Linux kernel with RT scheduling has them).
+        let host = RtThrottle::read().unwrap();
+        assert!(host.period_us > 0);
+    }
 
     /// Serialises the tests that lock memory or look at residency (`mlockall` is
     /// process-wide: MCL_FUTURE would fault in a fresh map before it was prefaulted).
