@@ -43,6 +43,10 @@ pub struct DoctorArgs {
         default_value = "/"
     )]
     pub root: PathBuf,
+    /// The hot-path threads will run SCHED_FIFO (`hotpath feed --fifo`): the kernel's
+    /// RT throttling then fails the `rt_throttling` check instead of passing it.
+    #[arg(long)]
+    pub fifo: bool,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -148,6 +152,53 @@ pub fn parse_cpu_list(s: &str, last: Option<usize>) -> Result<CpuSet, String> {
         set.extend((a..=b).filter(|c| (c - a) % size < used));
     }
     Ok(set)
+}
+
+/// Parses the kernel's CPU bitmask syntax (`ff`, `00000000,0000000f`: hex, 32-bit
+/// words separated by commas, the highest first).
+pub fn parse_cpu_mask(s: &str) -> Result<CpuSet, String> {
+    let hex: String = s.trim().chars().filter(|&c| c != ',').collect();
+    if hex.is_empty() || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(format!("`{}` is not a CPU mask", s.trim()));
+    }
+    let mut set = CpuSet::new();
+    for (i, c) in hex.chars().rev().enumerate() {
+        let nibble = c.to_digit(16).unwrap_or(0) as usize;
+        for bit in 0..4 {
+            if nibble & (1 << bit) != 0 {
+                let cpu = i * 4 + bit;
+                if cpu >= MAX_CPUS {
+                    return Err(format!(
+                        "`{}` names CPU {cpu}, beyond {}",
+                        s.trim(),
+                        MAX_CPUS - 1
+                    ));
+                }
+                set.insert(cpu);
+            }
+        }
+    }
+    Ok(set)
+}
+
+/// Formats a set as the kernel's CPU bitmask (`{0,1}` -> `3`, `{0,33}` -> `2,00000001`).
+pub fn format_cpu_mask(set: &CpuSet) -> String {
+    let words = set.last().map_or(1, |&last| last / 32 + 1);
+    (0..words)
+        .rev()
+        .map(|w| {
+            let bits = set
+                .iter()
+                .filter(|&&cpu| cpu / 32 == w)
+                .fold(0u32, |acc, &cpu| acc | 1 << (cpu % 32));
+            if w + 1 == words {
+                format!("{bits:x}")
+            } else {
+                format!("{bits:08x}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Formats a set in the kernel's list syntax, runs as ranges: `{2,3,4,5,8}` -> `2-5,8`.
@@ -362,7 +413,12 @@ pub fn run(args: &DoctorArgs) -> CmdResult {
     if !args.root.is_dir() {
         return Err(format!("--root {}: not a directory", args.root.display()).into());
     }
-    let report = diagnose(&args.root, args.cores.clone(), args.nic.as_deref());
+    let report = diagnose(
+        &args.root,
+        args.cores.clone(),
+        args.nic.as_deref(),
+        args.fifo,
+    );
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -376,7 +432,8 @@ pub fn run(args: &DoctorArgs) -> CmdResult {
 }
 
 /// Runs every check against the tree under `root`.
-pub fn diagnose(root: &Path, cores: Option<CpuSet>, nic: Option<&str>) -> Report {
+/// `fifo`: the hot-path threads will run SCHED_FIFO.
+pub fn diagnose(root: &Path, cores: Option<CpuSet>, nic: Option<&str>, fifo: bool) -> Report {
     let host = Host {
         root: root.to_path_buf(),
     };
@@ -403,6 +460,8 @@ pub fn diagnose(root: &Path, cores: Option<CpuSet>, nic: Option<&str>) -> Report
         check_isolcpus(&ctx),
         check_nohz_full(&ctx),
         check_rcu_nocbs(&ctx),
+        check_watchdog(&ctx),
+        check_workqueue(&ctx),
         check_governor(&ctx),
         check_turbo(&ctx),
         check_cstates(&ctx),
@@ -415,9 +474,12 @@ pub fn diagnose(root: &Path, cores: Option<CpuSet>, nic: Option<&str>) -> Report
         check_nic_irqs(&ctx, nic),
         check_irqbalance(&ctx),
         check_swap(&ctx),
+        check_numa_balancing(&ctx),
         check_rmem_max(&ctx),
         check_memlock(&ctx),
         check_tsc(&ctx),
+        check_clocksource(&ctx),
+        check_rt_throttling(&ctx, fifo),
     ];
     let count = |s: Status| checks.iter().filter(|c| c.status == s).count();
     Report {
@@ -601,25 +663,28 @@ impl Ctx<'_> {
             .unwrap_or_default()
     }
 
-    /// The housekeeping cores, where interrupts belong: online, neither pinned nor
-    /// isolated (`0` when that leaves none, or nothing is known).
-    fn housekeeping(&self) -> String {
+    /// The housekeeping cores, where interrupts and kernel work belong: online,
+    /// neither pinned nor isolated (core 0 when that leaves none, or nothing is known).
+    fn housekeeping_set(&self) -> CpuSet {
         let isolated = self.isolated();
-        match &self.topo.online {
-            Ok(online) if !self.cores.is_empty() => {
-                let rest: CpuSet = online
-                    .iter()
-                    .copied()
-                    .filter(|cpu| !self.cores.contains(cpu) && !isolated.contains(cpu))
-                    .collect();
-                if rest.is_empty() {
-                    "0".to_string()
-                } else {
-                    format_cpu_list(&rest)
-                }
-            }
-            _ => "0".to_string(),
+        let rest: CpuSet = match &self.topo.online {
+            Ok(online) if !self.cores.is_empty() => online
+                .iter()
+                .copied()
+                .filter(|cpu| !self.cores.contains(cpu) && !isolated.contains(cpu))
+                .collect(),
+            _ => CpuSet::new(),
+        };
+        if rest.is_empty() {
+            CpuSet::from([0])
+        } else {
+            rest
         }
+    }
+
+    /// [`Self::housekeeping_set`] in list syntax.
+    fn housekeeping(&self) -> String {
+        format_cpu_list(&self.housekeeping_set())
     }
 
     /// The pinned cores plus whatever the kernel list already has: what to suggest.
@@ -2061,6 +2126,212 @@ fn check_memlock(c: &Ctx) -> Check {
     )
 }
 
+/// The soft-lockup detector's timer fires on each CPU of `watchdog_cpumask` every
+/// `watchdog_thresh × 2 / 5` s, and the hard-lockup detector's perf NMI every
+/// `watchdog_thresh` s: interrupts on a pinned core. `nohz_full=` takes its CPUs out of
+/// the mask at boot.
+fn check_watchdog(c: &Ctx) -> Check {
+    const NAME: &str = "watchdog";
+    const ON: &str = "proc/sys/kernel/watchdog";
+    const MASK: &str = "proc/sys/kernel/watchdog_cpumask";
+    let hk = c.housekeeping();
+    let fix = format!(
+        "sysctl -w kernel.watchdog_cpumask={hk} (and in /etc/sysctl.d/; nohz_full= does it at boot), or boot with nowatchdog"
+    );
+    let on = match c.host.read_trim(ON) {
+        Ok(v) => v,
+        Err(e) => {
+            return Check::skip(
+                NAME,
+                format!("{e}: no lockup detector in this kernel"),
+                "nothing to do",
+            )
+        }
+    };
+    if on == "0" {
+        return Check::pass(NAME, "off (kernel.watchdog 0)");
+    }
+    let mask = match c.host.read(MASK).and_then(|m| parse_cpu_list(&m, c.last)) {
+        Ok(m) => m,
+        Err(e) => return Check::warn(NAME, e, fix),
+    };
+    let on_pinned: CpuSet = c.cores.intersection(&mask).copied().collect();
+    if on_pinned.is_empty() {
+        return Check::pass(
+            NAME,
+            format!(
+                "on, off the pinned cores (watchdog_cpumask {})",
+                format_cpu_list(&mask)
+            ),
+        );
+    }
+    let thresh = c
+        .host
+        .read_trim("proc/sys/kernel/watchdog_thresh")
+        .ok()
+        .and_then(|t| t.parse::<u64>().ok())
+        .unwrap_or(10);
+    let nmi = c
+        .host
+        .read_trim("proc/sys/kernel/nmi_watchdog")
+        .is_ok_and(|v| v == "1");
+    Check::warn(
+        NAME,
+        format!(
+            "on for {} (watchdog_cpumask {}): its timer interrupts each of them every {} s{}",
+            format_cpu_list(&on_pinned),
+            format_cpu_list(&mask),
+            thresh as f64 * 2.0 / 5.0,
+            if nmi {
+                format!(", and an NMI every {thresh} s")
+            } else {
+                String::new()
+            }
+        ),
+        fix,
+    )
+}
+
+/// Unbound kernel work (kworker threads: writeback, deferred frees, most drivers'
+/// work) runs on the CPUs of the workqueue mask.
+fn check_workqueue(c: &Ctx) -> Check {
+    const NAME: &str = "workqueue";
+    const PATH: &str = "sys/devices/virtual/workqueue/cpumask";
+    let fix = format!(
+        "echo {} > /sys/devices/virtual/workqueue/cpumask (the housekeeping cores {}; at boot, isolcpus= leaves its cores out, and kernels 6.6+ take workqueue.unbound_cpus={})",
+        format_cpu_mask(&c.housekeeping_set()),
+        c.housekeeping(),
+        c.housekeeping()
+    );
+    let mask = match c.host.read(PATH).and_then(|m| parse_cpu_mask(&m)) {
+        Ok(m) => m,
+        Err(e) => return Check::warn(NAME, e, fix),
+    };
+    let on_pinned: CpuSet = c.cores.intersection(&mask).copied().collect();
+    if on_pinned.is_empty() {
+        Check::pass(
+            NAME,
+            format!("unbound kernel work on {} only", format_cpu_list(&mask)),
+        )
+    } else {
+        Check::warn(
+            NAME,
+            format!(
+                "unbound kernel work (kworker threads) may run on the pinned cores {} (mask {})",
+                format_cpu_list(&on_pinned),
+                format_cpu_mask(&mask)
+            ),
+            fix,
+        )
+    }
+}
+
+/// Automatic NUMA balancing samples which node touches a task's memory by unmapping
+/// its pages (the next touch is a page fault) and migrates pages between nodes.
+fn check_numa_balancing(c: &Ctx) -> Check {
+    const NAME: &str = "numa_balancing";
+    const PATH: &str = "proc/sys/kernel/numa_balancing";
+    let v = match c.host.read_trim(PATH) {
+        Ok(v) => v,
+        Err(e) => {
+            return Check::skip(
+                NAME,
+                format!("{e}: no automatic NUMA balancing in this kernel"),
+                "nothing to do",
+            )
+        }
+    };
+    if v == "0" {
+        return Check::pass(NAME, "off");
+    }
+    Check::warn(
+        NAME,
+        format!(
+            "on ({v}): the kernel unmaps pages of the hot path's memory to see which node touches them, so its threads take page faults, and moves pages between nodes"
+        ),
+        "sysctl -w kernel.numa_balancing=0 (and in /etc/sysctl.d/), or boot with numa_balancing=disable",
+    )
+}
+
+/// hotpath reads CLOCK_MONOTONIC once a burst: in the vDSO, without a system call,
+/// only from a TSC-based or paravirtual clocksource (x86 kernels 5.6 and later).
+fn check_clocksource(c: &Ctx) -> Check {
+    const NAME: &str = "clocksource";
+    const DIR: &str = "sys/devices/system/clocksource/clocksource0";
+    let current = match c.host.read_trim(&format!("{DIR}/current_clocksource")) {
+        Ok(v) => v,
+        Err(e) => return Check::warn(NAME, e, HOST_ONLY),
+    };
+    let available = c
+        .host
+        .read(&format!("{DIR}/available_clocksource"))
+        .unwrap_or_default();
+    let offered = available.split_whitespace().any(|s| s == "tsc");
+    let fix = if offered {
+        "echo tsc > /sys/devices/system/clocksource/clocksource0/current_clocksource (boot: clocksource=tsc tsc=reliable, on an invariant TSC)"
+    } else {
+        "the kernel does not offer tsc (it found the TSC unstable, see dmesg): give the host an invariant TSC (in a VM: -cpu host,+invtsc), then boot with clocksource=tsc"
+    };
+    match current.as_str() {
+        "tsc" | "arch_sys_counter" => Check::pass(
+            NAME,
+            format!("{current}: clocks read in the vDSO from the CPU's counter"),
+        ),
+        "kvm-clock" | "xen" | "hyperv_clocksource_tsc_page" => Check::warn(
+            NAME,
+            format!(
+                "{current}: a paravirtual clock, read in the vDSO only while the hypervisor marks it stable (else each read is a system call), and slower than the TSC"
+            ),
+            fix,
+        ),
+        other => Check::fail(
+            NAME,
+            format!(
+                "{other}: not read in the vDSO, so each clock read is a system call, and the feed reads the clock every burst"
+            ),
+            fix,
+        ),
+    }
+}
+
+/// A SCHED_FIFO thread that never sleeps uses up the kernel's RT budget each period and
+/// may then be held off its core for the rest (`hotpath_hw::discipline::RtThrottle`).
+fn check_rt_throttling(c: &Ctx, fifo: bool) -> Check {
+    const NAME: &str = "rt_throttling";
+    const RUNTIME: &str = "proc/sys/kernel/sched_rt_runtime_us";
+    const PERIOD: &str = "proc/sys/kernel/sched_rt_period_us";
+    let t = match (c.host.read(RUNTIME), c.host.read(PERIOD)) {
+        (Ok(r), Ok(p)) => hotpath_hw::discipline::RtThrottle::parse(&r, &p),
+        (Err(e), _) | (_, Err(e)) => return Check::warn(NAME, e, HOST_ONLY),
+    };
+    let t = match t {
+        Ok(t) => t,
+        Err(e) => {
+            return Check::warn(
+                NAME,
+                format!("{}: {e}", c.host.path(RUNTIME).display()),
+                HOST_ONLY,
+            )
+        }
+    };
+    match t.stall_us() {
+        None => Check::pass(NAME, format!("off ({t}): a SCHED_FIFO thread may spin")),
+        Some(_) if !fifo => Check::pass(
+            NAME,
+            format!("on ({t}): it throttles only SCHED_FIFO threads, and these are not (no --fifo)"),
+        ),
+        Some(stall) => Check::fail(
+            NAME,
+            format!(
+                "on ({t}): the SCHED_FIFO feed thread (--fifo) sleeps at most when idle (--idle backoff), so the kernel holds it off its core for up to {} ms of every {} ms",
+                stall as f64 / 1e3,
+                t.period_us as f64 / 1e3
+            ),
+            "sysctl -w kernel.sched_rt_runtime_us=-1 (and in /etc/sysctl.d/) with the pinned cores isolated, or run the hot path without --fifo",
+        ),
+    }
+}
+
 fn check_tsc(c: &Ctx) -> Check {
     const NAME: &str = "invariant_tsc";
     let text = match c.host.read("proc/cpuinfo") {
@@ -2105,6 +2376,27 @@ mod tests {
 
     fn set(v: &[usize]) -> CpuSet {
         v.iter().copied().collect()
+    }
+
+    #[test]
+    fn cpu_masks_parse_and_print_like_the_kernel() {
+        assert_eq!(parse_cpu_mask("3\n").unwrap(), set(&[0, 1]));
+        assert_eq!(parse_cpu_mask("0").unwrap(), set(&[]));
+        assert_eq!(parse_cpu_mask("1,00000000").unwrap(), set(&[32]));
+        assert_eq!(parse_cpu_mask("F0").unwrap(), set(&[4, 5, 6, 7]));
+        for bad in ["", "g", "0x3", " , "] {
+            assert!(parse_cpu_mask(bad).is_err(), "{bad} accepted");
+        }
+        assert!(
+            parse_cpu_mask(&"f".repeat(2049)).is_err(),
+            "CPU 8192 accepted"
+        );
+        assert_eq!(format_cpu_mask(&set(&[0, 1])), "3");
+        assert_eq!(format_cpu_mask(&set(&[])), "0");
+        assert_eq!(format_cpu_mask(&set(&[0, 33])), "2,00000001");
+        for mask in ["ff,ffff000c", "80000000", "1,00000000,00000000"] {
+            assert_eq!(format_cpu_mask(&parse_cpu_mask(mask).unwrap()), mask);
+        }
     }
 
     #[test]

@@ -10,12 +10,14 @@ use serde_json::Value;
 const EXE: &str = env!("CARGO_BIN_EXE_hotpath");
 
 /// Every check, in report order.
-const CHECKS: [&str; 20] = [
+const CHECKS: [&str; 25] = [
     "cores",
     "smt",
     "isolcpus",
     "nohz_full",
     "rcu_nocbs",
+    "watchdog",
+    "workqueue",
     "governor",
     "turbo",
     "c_states",
@@ -28,9 +30,12 @@ const CHECKS: [&str; 20] = [
     "nic_irqs",
     "irqbalance",
     "swap",
+    "numa_balancing",
     "rmem_max",
     "memlock",
     "invariant_tsc",
+    "clocksource",
+    "rt_throttling",
 ];
 
 fn fixture(name: &str) -> PathBuf {
@@ -119,7 +124,7 @@ fn assert_pass(report: &Value, name: &str, seen: &str) {
 #[test]
 fn a_tuned_host_passes_every_check() {
     let root = fixture("tuned");
-    let (code, r) = doctor_json(&root, &["--cores", "2,3", "--nic", "ens1f0"]);
+    let (code, r) = doctor_json(&root, &["--cores", "2,3", "--nic", "ens1f0", "--fifo"]);
     assert_eq!(code, 0, "{r:#}");
     assert_eq!(names(&r), CHECKS);
     for c in r["checks"].as_array().unwrap() {
@@ -129,7 +134,7 @@ fn a_tuned_host_passes_every_check() {
     }
     assert_eq!(
         (&r["pass"], &r["warn"], &r["fail"], &r["skip"]),
-        (&20.into(), &0.into(), &0.into(), &0.into())
+        (&25.into(), &0.into(), &0.into(), &0.into())
     );
     assert_eq!(r["cores"], serde_json::json!([2, 3]));
     assert_eq!(r["nic"], "ens1f0");
@@ -153,6 +158,19 @@ fn a_tuned_host_passes_every_check() {
         "ens1f0: IOMMU group 27, type identity"
     );
     assert_eq!(check(&r, "memlock")["observed"], "RLIMIT_MEMLOCK unlimited");
+    // The lockup detector's and unbound kernel work's CPUs are the housekeeping ones.
+    assert_eq!(
+        check(&r, "watchdog")["observed"],
+        "on, off the pinned cores (watchdog_cpumask 0-1)"
+    );
+    assert_eq!(
+        check(&r, "workqueue")["observed"],
+        "unbound kernel work on 0-1 only"
+    );
+    assert!(check(&r, "rt_throttling")["observed"]
+        .as_str()
+        .unwrap()
+        .starts_with("off (sched_rt_runtime_us -1 of"));
     // Effective affinity where the kernel gives it (130 on 0, 131 on 1), else the mask.
     assert_eq!(
         check(&r, "nic_irqs")["observed"],
@@ -181,7 +199,7 @@ fn a_tuned_host_passes_every_check() {
     }
     assert!(!text.contains("remedy:"), "{text}");
     assert!(
-        text.contains("summary: 20 pass, 0 warn, 0 fail, 0 skip"),
+        text.contains("summary: 25 pass, 0 warn, 0 fail, 0 skip"),
         "{text}"
     );
 }
@@ -293,6 +311,50 @@ fn an_untuned_host_reports_each_problem_with_its_remedy() {
         "ens1f0: 2 of its 2 interrupts may fire on pinned cores (IRQ 130 on 2-3, 131 on 3)",
         "echo 0-1,4-7 > /proc/irq/N/smp_affinity_list",
     );
+    assert_problem(
+        &r,
+        "watchdog",
+        "warn",
+        "on for 2-3 (watchdog_cpumask 0-7): its timer interrupts each of them every 4 s, and an NMI every 10 s",
+        "sysctl -w kernel.watchdog_cpumask=0-1,4-7",
+    );
+    assert_problem(
+        &r,
+        "workqueue",
+        "warn",
+        "may run on the pinned cores 2-3 (mask ff)",
+        "echo f3 > /sys/devices/virtual/workqueue/cpumask",
+    );
+    assert_problem(
+        &r,
+        "numa_balancing",
+        "warn",
+        "on (1): the kernel unmaps pages",
+        "sysctl -w kernel.numa_balancing=0",
+    );
+    assert_problem(
+        &r,
+        "clocksource",
+        "warn",
+        "kvm-clock: a paravirtual clock",
+        "echo tsc > /sys/devices/system/clocksource/clocksource0/current_clocksource",
+    );
+    // RT throttling stops only SCHED_FIFO threads: a pass unless the feed runs --fifo.
+    assert_pass(
+        &r,
+        "rt_throttling",
+        "on (sched_rt_runtime_us 950000 of sched_rt_period_us 1000000)",
+    );
+    let (code, fifo) = doctor_json(&root, &["--cores", "2,3", "--nic", "ens1f0", "--fifo"]);
+    assert_eq!(code, 1);
+    assert_problem(
+        &fifo,
+        "rt_throttling",
+        "fail",
+        "holds it off its core for up to 50 ms of every 1000 ms",
+        "sysctl -w kernel.sched_rt_runtime_us=-1",
+    );
+    assert_eq!((&fifo["pass"], &fifo["fail"]), (&2.into(), &5.into()));
     // An interface's kernel driver is what the kernel-path sources need.
     let driver = check(&r, "nic_driver");
     assert_eq!(driver["status"], "pass", "{driver:#}");
@@ -302,7 +364,7 @@ fn an_untuned_host_reports_each_problem_with_its_remedy() {
         .contains("ens1f0: kernel driver ixgbe"));
     assert_eq!(
         (&r["pass"], &r["warn"], &r["fail"], &r["skip"]),
-        (&2.into(), &13.into(), &4.into(), &1.into())
+        (&3.into(), &17.into(), &4.into(), &1.into())
     );
 
     // The table: every non-pass check has its remedy on the next line.
@@ -312,7 +374,7 @@ fn an_untuned_host_reports_each_problem_with_its_remedy() {
     let lines: Vec<&str> = text.lines().collect();
     for name in CHECKS
         .iter()
-        .filter(|n| !["cores", "nic_driver", "hugetlbfs"].contains(n))
+        .filter(|n| !["cores", "nic_driver", "hugetlbfs", "rt_throttling"].contains(n))
     {
         let i = lines
             .iter()
@@ -329,7 +391,7 @@ fn an_untuned_host_reports_each_problem_with_its_remedy() {
         );
     }
     assert!(
-        text.contains("summary: 2 pass, 13 warn, 4 fail, 1 skip"),
+        text.contains("summary: 3 pass, 17 warn, 4 fail, 1 skip"),
         "{text}"
     );
 }
@@ -401,6 +463,14 @@ fn missing_files_warn_or_skip_naming_the_path() {
     named("rmem_max", "proc/sys/net/core/rmem_max");
     named("invariant_tsc", "proc/cpuinfo");
     named("memlock", "proc/self/limits");
+    named("watchdog", "proc/sys/kernel/watchdog");
+    named("workqueue", "sys/devices/virtual/workqueue/cpumask");
+    named("numa_balancing", "proc/sys/kernel/numa_balancing");
+    named(
+        "clocksource",
+        "sys/devices/system/clocksource/clocksource0/current_clocksource",
+    );
+    named("rt_throttling", "proc/sys/kernel/sched_rt_runtime_us");
     assert!(r["cores"].as_array().unwrap().is_empty());
 
     // A partial tree: the command line and online cores only, a NIC that is not there.
@@ -736,5 +806,62 @@ fn a_nic_whose_interrupts_cannot_be_read_is_named() {
         &run(),
         "nic_irqs",
         "ens2: none of its 1 interrupt on the pinned cores 2-3",
+    );
+}
+
+#[test]
+fn a_clock_read_by_system_call_and_kernel_timers_on_pinned_cores_are_named() {
+    let cs = "sys/devices/system/clocksource/clocksource0";
+    let host = |current: &str, available: &str| {
+        tree(&[
+            ("sys/devices/system/cpu/online", "0-39\n"),
+            (&format!("{cs}/current_clocksource"), current),
+            (&format!("{cs}/available_clocksource"), available),
+            ("proc/sys/kernel/watchdog", "0\n"),
+            // 40 CPUs: the mask's two words, the highest first.
+            (
+                "sys/devices/virtual/workqueue/cpumask",
+                "000000ff,ffff000c\n",
+            ),
+        ])
+    };
+    // The HPET is read with a system call; the TSC is offered, so switching is the fix.
+    let root = host("hpet\n", "tsc hpet acpi_pm \n");
+    let (code, r) = doctor_json(root.path(), &["--cores", "2,3,32"]);
+    assert_eq!(code, 1, "{r:#}");
+    assert_problem(
+        &r,
+        "clocksource",
+        "fail",
+        "hpet: not read in the vDSO, so each clock read is a system call",
+        "echo tsc > /sys/devices/system/clocksource/clocksource0/current_clocksource",
+    );
+    assert_pass(&r, "watchdog", "off (kernel.watchdog 0)");
+    assert_problem(
+        &r,
+        "workqueue",
+        "warn",
+        "may run on the pinned cores 2-3,32 (mask ff,ffff000c)",
+        "echo fe,fffffff3 > /sys/devices/virtual/workqueue/cpumask",
+    );
+    // Without a TSC on offer the kernel found it unstable: the host must give one.
+    let root = host("acpi_pm\n", "hpet acpi_pm \n");
+    let (_, r) = doctor_json(root.path(), &["--cores", "2,3"]);
+    assert_problem(
+        &r,
+        "clocksource",
+        "fail",
+        "acpi_pm: not read in the vDSO",
+        "+invtsc",
+    );
+    // A mask that is not one is named.
+    let root = tree(&[("sys/devices/virtual/workqueue/cpumask", "zz\n")]);
+    let (_, r) = doctor_json(root.path(), &["--cores", "2"]);
+    assert_problem(
+        &r,
+        "workqueue",
+        "warn",
+        "`zz` is not a CPU mask",
+        "workqueue/cpumask",
     );
 }
