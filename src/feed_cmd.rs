@@ -22,7 +22,7 @@ use hotpath_feed::metrics::{FeedCounters, NicPublisher};
 use hotpath_feed::moldudp64;
 use hotpath_feed::replay::{self, Faults, ReplayConfig, TapServer};
 use hotpath_feed::source::pcap::{Pace, PcapSource};
-use hotpath_feed::source::udp::UdpSource;
+use hotpath_feed::source::udp::{Sockets, UdpSource};
 use hotpath_feed::source::{Lines, PacketSource, SourceError};
 use hotpath_hw::discipline::RtThrottle;
 use hotpath_hw::IdleStrategy;
@@ -472,7 +472,9 @@ pub fn replay_cmd(args: &ReplayArgs) -> CmdResult {
 
 #[derive(Debug, Clone, Args)]
 pub struct FeedArgs {
-    /// Where packets come from: `udp://GROUP:PORT?iface=IF[&b=GROUP:PORT][&request=HOST:PORT]`,
+    /// Where packets come from: `udp://GROUP:PORT?iface=IF[&b=GROUP:PORT][&request=HOST:PORT]
+    /// [&a_source=ADDR][&b_source=ADDR][&rcvbuf=BYTES][&sockets=one|per-line]` (lines of
+    /// one port share a socket unless `sockets=per-line`),
     /// `pcap:FILE[?speed=X]` (X times real time; default as fast as possible), a
     /// `.pcap` file path, or `dpdk[:PORT[,PORT]][?a=GROUP:PORT&b=GROUP:PORT
     /// &request=HOST:PORT&rx_desc=N&mbufs=N]` (DPDK ports by device name or number,
@@ -533,8 +535,11 @@ pub enum SourceSpec {
         b_source: Option<Ipv4Addr>,
         iface: String,
         request: Option<SocketAddrV4>,
-        /// Each line socket's receive buffer in bytes (`None`: 32 MiB).
+        /// Each socket's receive buffer in bytes (`None`: 32 MiB).
         rcvbuf: Option<usize>,
+        /// Whether lines A and B share a socket (`sockets=one|per-line`; default: one
+        /// when they share a port).
+        sockets: Sockets,
     },
     Pcap {
         path: PathBuf,
@@ -702,6 +707,7 @@ pub fn parse_source(s: &str) -> Result<SourceSpec, String> {
         let (addr, query) = rest.split_once('?').unwrap_or((rest, ""));
         let a = parse_addr("group", addr)?;
         let (mut iface, mut request, mut rcvbuf) = (None, None, None);
+        let mut sockets = Sockets::Auto;
         let mut lines = Lines {
             a: Some(a),
             ..Lines::default()
@@ -726,15 +732,39 @@ pub fn parse_source(s: &str) -> Result<SourceSpec, String> {
                         }
                     })
                 }
+                "sockets" => {
+                    sockets = match v {
+                        "one" => Sockets::One,
+                        "per-line" => Sockets::PerLine,
+                        _ => {
+                            return Err(format!(
+                                "--source: sockets `{v}` is not `one` (both lines on one socket) or `per-line`"
+                            ))
+                        }
+                    }
+                }
                 other => {
                     return Err(format!(
-                        "--source: unknown option `{other}` (iface, b, a_source, b_source, request, rcvbuf)"
+                        "--source: unknown option `{other}` (iface, b, a_source, b_source, request, rcvbuf, sockets)"
                     ))
                 }
             }
         }
         let iface = iface.ok_or("--source: udp:// needs ?iface=NAME (e.g. iface=lo)")?;
         check_channels(&lines)?;
+        if sockets == Sockets::One {
+            match lines.b {
+                None => {
+                    return Err("--source: sockets=one is for lines A and B: name line B (b=GROUP:PORT)".into())
+                }
+                Some(b) if b.port() != a.port() => {
+                    return Err(format!(
+                        "--source: sockets=one needs lines A and B on one port, not {a} and {b} (a socket binds one port)"
+                    ))
+                }
+                Some(_) => {}
+            }
+        }
         return Ok(SourceSpec::Udp {
             a,
             b: lines.b,
@@ -743,6 +773,7 @@ pub fn parse_source(s: &str) -> Result<SourceSpec, String> {
             iface,
             request,
             rcvbuf,
+            sockets,
         });
     }
     if s == "dpdk" || s.starts_with("dpdk:") || s.starts_with("dpdk?") {
@@ -846,9 +877,10 @@ pub fn feed_cmd(shm: &ShmArgs, args: &FeedArgs) -> CmdResult {
             iface,
             request,
             rcvbuf,
+            sockets,
         } => {
             let mut udp =
-                UdpSource::open_channels((*a, *a_source), b.map(|b| (b, *b_source)), iface)?;
+                UdpSource::open_lines((*a, *a_source), b.map(|b| (b, *b_source)), iface, *sockets)?;
             let asked = rcvbuf.unwrap_or(hotpath_hw::net::DEFAULT_RCVBUF);
             let granted = match rcvbuf {
                 Some(bytes) => udp.set_receive_buffer(*bytes)?,
@@ -1224,6 +1256,7 @@ mod tests {
                 iface: "lo".into(),
                 request: Some("127.0.0.1:26500".parse().unwrap()),
                 rcvbuf: None,
+                sockets: Sockets::Auto,
             }
         );
         assert_eq!(
@@ -1256,6 +1289,26 @@ mod tests {
                 ..
             })
         ));
+        for (q, want) in [("one", Sockets::One), ("per-line", Sockets::PerLine)] {
+            assert!(matches!(
+                parse_source(&format!("udp://239.1.1.1:1?iface=lo&b=239.1.1.2:1&sockets={q}")),
+                Ok(SourceSpec::Udp { sockets, .. }) if sockets == want
+            ));
+        }
+        for (q, why) in [
+            ("b=239.1.1.2:1&sockets=two", "sockets `two` is not `one`"),
+            (
+                "sockets=one",
+                "sockets=one is for lines A and B: name line B",
+            ),
+            (
+                "b=239.1.1.2:2&sockets=one",
+                "sockets=one needs lines A and B on one port, not 239.1.1.1:1 and 239.1.1.2:2",
+            ),
+        ] {
+            let e = parse_source(&format!("udp://239.1.1.1:1?iface=lo&{q}")).unwrap_err();
+            assert!(e.contains(why), "{q}: {e}");
+        }
         for bad in ["100", "2000000000", "1k"] {
             assert!(
                 parse_source(&format!("udp://239.1.1.1:1?iface=lo&rcvbuf={bad}"))
@@ -1458,6 +1511,7 @@ mod tests {
                 iface: "lo".into(),
                 request: None,
                 rcvbuf: None,
+                sockets: Sockets::Auto,
             }
         );
         // What each port joins with IGMP version 3.

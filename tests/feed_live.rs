@@ -486,22 +486,36 @@ fn the_feed_loop_makes_no_system_call_but_the_sources_own() {
     assert!(calls.is_empty(), "pcap source: {calls:?}");
 
     // UDP, both lines and a request server: recvmmsg (the source) and nothing else; with
-    // no gap the re-request socket is not read.
+    // no gap the re-request socket is not read. Lines of one port are read from one
+    // socket, one recvmmsg a poll; asked, from a socket each.
     let port = 36_000 + (std::process::id() % 8_000) as u16;
     let (a, b) = (format!("239.205.1.1:{port}"), format!("239.205.1.2:{port}"));
-    let source = format!(
-        "udp://{a}?iface=lo&b={b}&request=127.0.0.1:{}",
-        port + 10_000
-    );
-    let calls = common::hot_loop_syscalls(EXE, &shm.path().join("udp"), &args(source), || {
-        run(Command::new(EXE)
-            .args([
-                "send", "--to", &a, "--b", &b, "--iface", "lo", "--rate", "20000",
-            ])
-            .arg(&pcap));
-    });
-    assert!(calls.get("recvmmsg").copied().unwrap_or(0) > 0, "{calls:?}");
-    assert_eq!(calls.len(), 1, "UDP source: {calls:?}");
+    for (sockets, fds) in [("", 1), ("&sockets=per-line", 2)] {
+        let source = format!(
+            "udp://{a}?iface=lo&b={b}&request=127.0.0.1:{}{sockets}",
+            port + 10_000
+        );
+        let trace = common::traced_feed(EXE, &shm.path().join("udp"), &args(source), || {
+            run(Command::new(EXE)
+                .args([
+                    "send", "--to", &a, "--b", &b, "--iface", "lo", "--rate", "20000",
+                ])
+                .arg(&pcap));
+        });
+        let calls = &trace.hot;
+        assert!(calls.get("recvmmsg").copied().unwrap_or(0) > 0, "{calls:?}");
+        assert_eq!(calls.len(), 1, "UDP source: {calls:?}");
+        let read_from: std::collections::BTreeSet<&str> = trace
+            .hot_lines
+            .iter()
+            .filter_map(|l| l.strip_prefix("recvmmsg(")?.split(',').next())
+            .collect();
+        assert_eq!(
+            read_from.len(),
+            fds,
+            "{sockets}: recvmmsg on fds {read_from:?}"
+        );
+    }
 }
 
 /// A `hotpath feed --until-end-of-session` with a shm root and instance of its own.
@@ -696,7 +710,7 @@ fn a_feed_started_late_recovers_the_start_of_the_session_from_the_request_server
     let (mut seen, end) = (0, Instant::now() + Duration::from_secs(30));
     while seen < 200 {
         assert!(Instant::now() < end, "the sender sent {seen} packets");
-        seen += watch.recv_burst(|_, _, _, _| {}).unwrap();
+        seen += watch.recv_burst(|_, _| {}).unwrap();
     }
     let source = format!("udp://{group}?iface=lo&request={request}");
     let mut feed = own.start(&source, &["--start-sequence", "1"]);
@@ -736,7 +750,7 @@ fn a_feed_started_after_the_end_of_session_gets_the_whole_session_from_the_reque
     while !ended {
         assert!(Instant::now() < end, "the sender never ended its session");
         watch
-            .recv_burst(|p, _, _, _| ended |= hotpath_feed::replay::is_end_of_session(p))
+            .recv_burst(|p, _| ended |= hotpath_feed::replay::is_end_of_session(p))
             .unwrap();
     }
     let source = format!("udp://{group}?iface=lo&request={request}");
@@ -789,7 +803,7 @@ fn a_feed_held_up_says_how_long_the_datagrams_waited_in_the_kernel() {
             .arg(&day),
     );
     let end = Instant::now() + Duration::from_secs(30);
-    while watch.recv_burst(|_, _, _, _| {}).unwrap() == 0 {
+    while watch.recv_burst(|_, _| {}).unwrap() == 0 {
         assert!(Instant::now() < end, "the sender sent nothing");
     }
     std::thread::sleep(Duration::from_millis(300));
@@ -858,7 +872,7 @@ fn a_feed_whose_socket_overflows_counts_every_datagram_the_kernel_dropped() {
     std::thread::sleep(Duration::from_millis(200));
     send("5000");
     let (err, snap) = own.finish(&mut feed, Duration::from_secs(60), "no end of session");
-    assert!(err.contains("(recvmmsg, 256 KiB socket buffers)"), "{err}");
+    assert!(err.contains("(recvmmsg, 256 KiB socket buffer)"), "{err}");
     let counter = |name: &str| common::stat_counter(&snap, "feed", name);
     let drops = counter("socket_drops");
     assert!(

@@ -4,12 +4,18 @@
 //! stamps on and off, in the same run. On `lo` the kernel receives in the sender's
 //! system call, so the time covers both sides, as it does on one host.
 //!
+//! Then lines A and B of one port through `UdpSource`, on one socket (one `recvmmsg` a
+//! poll, the default) and on a socket each (`sockets=per-line`): a poll that finds
+//! nothing, and 128 packets sent on both lines drained.
+//!
 //! `cargo bench -p hotpath-benches --bench recv`
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use hotpath_feed::source::udp::{Sockets, UdpSource};
+use hotpath_feed::source::PacketSource;
 use hotpath_hw::net::{mcast_tx, McastRx};
 
 const DATAGRAMS: u64 = 256;
@@ -36,7 +42,7 @@ fn send_and_drain(c: &mut Criterion) {
                     }
                     let (mut got, mut stamped) = (0, 0);
                     while got < DATAGRAMS {
-                        rx.recv_burst(|_, _, _, ts| stamped += u64::from(ts != 0))
+                        rx.recv_burst(|_, info| stamped += u64::from(info.kernel_ns != 0))
                             .map(|n| got += n as u64)
                             .unwrap();
                     }
@@ -50,5 +56,50 @@ fn send_and_drain(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, send_and_drain);
+fn lines_on_one_port(c: &mut Criterion) {
+    let port = 45_000 + (std::process::id() % 20_000) as u16;
+    let a = SocketAddrV4::new(Ipv4Addr::new(239, 77, 9, 2), port);
+    let b = SocketAddrV4::new(Ipv4Addr::new(239, 77, 9, 3), port);
+    let tx = mcast_tx("lo").unwrap();
+    let payload = [0x5au8; 1400];
+    let mut idle = c.benchmark_group("udp_lines_a_b_empty_poll");
+    for (name, sockets) in [("one_socket", Sockets::One), ("per_line", Sockets::PerLine)] {
+        let mut src = UdpSource::open_lines((a, None), Some((b, None)), "lo", sockets).unwrap();
+        idle.bench_function(name, |bench| {
+            bench.iter(|| src.recv_burst(&mut |_, _| {}).unwrap())
+        });
+    }
+    idle.finish();
+    let mut g = c.benchmark_group("udp_lines_a_b_128x2x1400B");
+    g.throughput(Throughput::Elements(2 * PAIRS));
+    for (name, sockets) in [("one_socket", Sockets::One), ("per_line", Sockets::PerLine)] {
+        let mut src = UdpSource::open_lines((a, None), Some((b, None)), "lo", sockets).unwrap();
+        g.bench_function(name, |bench| {
+            bench.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let t = Instant::now();
+                    for _ in 0..PAIRS {
+                        tx.send_to(&payload, a).unwrap();
+                        tx.send_to(&payload, b).unwrap();
+                    }
+                    let mut lines = [0u64; 2];
+                    while lines[0] + lines[1] < 2 * PAIRS {
+                        src.recv_burst(&mut |_, meta| lines[meta.line.index()] += 1)
+                            .unwrap();
+                    }
+                    total += t.elapsed();
+                    assert_eq!(lines, [PAIRS, PAIRS]);
+                }
+                total
+            })
+        });
+    }
+    g.finish();
+}
+
+/// Packets sent on each line per iteration.
+const PAIRS: u64 = 128;
+
+criterion_group!(benches, send_and_drain, lines_on_one_port);
 criterion_main!(benches);

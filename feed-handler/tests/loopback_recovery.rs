@@ -12,11 +12,12 @@ use std::time::{Duration, Instant};
 use hotpath_book::{BookConfig, NullSink, Side};
 use hotpath_feed::gen::{self, GenConfig, Generator, PcapOptions};
 use hotpath_feed::handler::{Feed, FeedConfig};
+use hotpath_feed::moldudp64::Line;
 use hotpath_feed::moldudp64::ServerConfig;
 use hotpath_feed::replay::{self, Faults, ReplayConfig, TapServer};
 use hotpath_feed::source::pcap::{Pace, PcapSource};
 use hotpath_feed::source::udp::UdpSource;
-use hotpath_feed::source::{Lines, SourceError};
+use hotpath_feed::source::{Lines, PacketSource, SourceError};
 
 const MESSAGES: u64 = 200_000;
 
@@ -43,6 +44,27 @@ fn depth_snapshot<P>(feed: &Feed<P>) -> Vec<(u16, Side, Vec<hotpath_book::Level>
 
 #[test]
 fn drops_duplicates_and_reordering_on_both_lines_are_repaired() {
+    // Lines on two ports: a socket each.
+    let port = 30_000 + (std::process::id() % 10_000) as u16 * 2;
+    repaired(
+        SocketAddrV4::new(Ipv4Addr::new(239, 201, 1, 1), port),
+        SocketAddrV4::new(Ipv4Addr::new(239, 201, 1, 2), port + 1),
+        false,
+    );
+}
+
+#[test]
+fn lines_of_one_port_are_repaired_the_same_on_one_socket() {
+    let port = 50_000 + (std::process::id() % 10_000) as u16;
+    repaired(
+        SocketAddrV4::new(Ipv4Addr::new(239, 201, 2, 1), port),
+        SocketAddrV4::new(Ipv4Addr::new(239, 201, 2, 2), port),
+        true,
+    );
+}
+
+/// A faulty day replayed on lines `a` and `b` is received whole, with the clean books.
+fn repaired(a: SocketAddrV4, b: SocketAddrV4, one_socket: bool) {
     let dir = tempfile::tempdir().unwrap();
     let pcap_path = dir.path().join("day.pcap");
     let gcfg = GenConfig {
@@ -68,11 +90,6 @@ fn drops_duplicates_and_reordering_on_both_lines_are_repaired() {
     while !matches!(clean.pump(&mut src), Err(SourceError::End)) {}
     assert_eq!(clean.core.stats.messages, MESSAGES);
 
-    // Groups and ports unlikely to collide with a parallel run.
-    let port = 30_000 + (std::process::id() % 10_000) as u16 * 2;
-    let a = SocketAddrV4::new(Ipv4Addr::new(239, 201, 1, 1), port);
-    let b = SocketAddrV4::new(Ipv4Addr::new(239, 201, 1, 2), port + 1);
-
     let stop_server = Arc::new(AtomicBool::new(false));
     let mut scfg = ServerConfig::new(*b"HOTPATH001");
     scfg.history_capacity = 1 << 18;
@@ -94,6 +111,14 @@ fn drops_duplicates_and_reordering_on_both_lines_are_repaired() {
         .with_request_server(server_addr)
         .unwrap();
     let mut udp = UdpSource::open(a, Some(b), "lo").unwrap();
+    assert_eq!(udp.one_socket(), one_socket, "{}", udp.describe());
+    assert_eq!(
+        udp.describe()
+            .contains("(one socket for both lines, recvmmsg"),
+        one_socket,
+        "{}",
+        udp.describe()
+    );
 
     let sender = std::thread::spawn({
         let pcap_path = pcap_path.clone();
@@ -159,6 +184,9 @@ fn drops_duplicates_and_reordering_on_both_lines_are_repaired() {
         sent.a.dropped > 0 && sent.b.dropped > 0 && sent.a.duplicated > 0 && sent.a.reordered > 0
     );
     assert!(s.duplicates_total() > 0, "duplicates were seen and dropped");
+    // Each datagram counted on its own line: B drops 20% of its packets, A 5%.
+    let (pa, pb) = (s.packets[Line::A.index()], s.packets[Line::B.index()]);
+    assert!(pb > 0 && pb < pa, "line A {pa} packets, line B {pb}");
     assert!(s.gaps_detected > 0, "gaps were seen");
     assert!(
         feed.requests_sent > 0 && s.messages_recovered_total() > 0,

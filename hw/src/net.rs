@@ -3,7 +3,10 @@
 //! [`McastRx`] joins a group on a named interface and receives bursts of datagrams
 //! with one `recvmmsg` system call into buffers allocated once at open; given a source,
 //! it joins only that source's channel (S,G) (source-specific multicast, RFC 4607), and
-//! the kernel drops what other hosts send to the group. [`mcast_tx`] makes a sending
+//! the kernel drops what other hosts send to the group. One socket may join several
+//! groups (or channels) of one port ([`McastRx::open_channels`]): one `recvmmsg` then
+//! takes them all, in the order they arrived, each with the group it was sent to
+//! (`IP_PKTINFO`). [`mcast_tx`] makes a sending
 //! socket bound to an interface (`IP_MULTICAST_IF`), for replayers and tests. The
 //! unsafe FFI lives here so the feed handler can stay `forbid(unsafe_code)`.
 
@@ -31,6 +34,31 @@ pub enum NetError {
     /// A channel's source must be one host's unicast address.
     #[error("{0} cannot be a multicast source (it must be a unicast host address)")]
     NotUnicastSource(Ipv4Addr),
+    /// One socket binds one port: the groups it joins must share it.
+    #[error("{0} and {1}: one socket takes groups of one port only")]
+    PortsDiffer(SocketAddrV4, SocketAddrV4),
+    /// No group to join, or one channel twice.
+    #[error("{0}")]
+    Channels(String),
+}
+
+/// A group, and for a source-specific channel its only source.
+pub type Channel = (SocketAddrV4, Option<Ipv4Addr>);
+
+/// What came with a received datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RxInfo {
+    /// Its sender.
+    pub from: SocketAddrV4,
+    /// The address it was sent to: the group, or for a socket of several groups what
+    /// its IP header said (`IP_PKTINFO`; a unicast datagram to the port shows its
+    /// host address).
+    pub to: Ipv4Addr,
+    /// It was longer than the buffer, and cut.
+    pub truncated: bool,
+    /// When the kernel received it: CLOCK_REALTIME ns from its `SO_TIMESTAMPNS` stamp,
+    /// 0 if it gave none.
+    pub kernel_ns: u64,
 }
 
 fn io_err(what: impl Into<String>) -> impl FnOnce(io::Error) -> NetError {
@@ -160,11 +188,11 @@ pub fn is_unicast_source(source: Ipv4Addr) -> bool {
         || source.octets()[0] >= 240)
 }
 
-/// Receives a multicast group's datagrams in bursts with `recvmmsg`.
+/// Receives a multicast group's datagrams (or several groups' of one port) in bursts
+/// with `recvmmsg`.
 pub struct McastRx {
     fd: OwnedFd,
-    group: SocketAddrV4,
-    source: Option<Ipv4Addr>,
+    channels: Vec<Channel>,
     bufs: Vec<[u8; MAX_DATAGRAM]>,
     iovecs: Vec<libc::iovec>,
     addrs: Vec<libc::sockaddr_in>,
@@ -179,8 +207,9 @@ pub struct McastRx {
 }
 
 /// A control buffer's size in words: a timestamp (a 16-byte cmsghdr and a 16-byte
-/// timespec) and a drop count (a cmsghdr and a u32, padded to 24), with room to spare.
-const CTRL_WORDS: usize = 12;
+/// timespec), a drop count (a cmsghdr and a u32, padded to 24) and a destination (a
+/// cmsghdr and a 12-byte `in_pktinfo`, padded to 32), with room to spare.
+const CTRL_WORDS: usize = 16;
 
 /// The receive buffer a socket asks for unless told otherwise: 32 MiB, about 0.5 s of a
 /// busy feed's datagrams.
@@ -195,8 +224,7 @@ impl std::fmt::Debug for McastRx {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("McastRx")
             .field("fd", &self.fd)
-            .field("group", &self.group)
-            .field("source", &self.source)
+            .field("channels", &self.channels)
             .field("burst", &self.bufs.len())
             .finish()
     }
@@ -218,12 +246,45 @@ impl McastRx {
         iface: &str,
         burst: usize,
     ) -> Result<McastRx, NetError> {
-        if !group.ip().is_multicast() {
-            return Err(NetError::NotMulticast(*group.ip()));
+        McastRx::open_channels(&[(group, source)], iface, burst)
+    }
+
+    /// One socket for several channels of one port, so that one `recvmmsg` takes them
+    /// all in the order they arrived. With one channel it binds the group's address,
+    /// as [`Self::open_channel`]; with more it binds the port on every address, takes
+    /// only the groups it joined itself (`IP_MULTICAST_ALL` off) and learns each
+    /// datagram's destination from `IP_PKTINFO` ([`RxInfo::to`]). A group joined
+    /// from any source cannot also be joined as a channel on one socket.
+    pub fn open_channels(
+        channels: &[Channel],
+        iface: &str,
+        burst: usize,
+    ) -> Result<McastRx, NetError> {
+        let Some(&(first, _)) = channels.first() else {
+            return Err(NetError::Channels("no group to join".into()));
+        };
+        for (i, &(group, source)) in channels.iter().enumerate() {
+            if !group.ip().is_multicast() {
+                return Err(NetError::NotMulticast(*group.ip()));
+            }
+            if let Some(s) = source.filter(|&s| !is_unicast_source(s)) {
+                return Err(NetError::NotUnicastSource(s));
+            }
+            if group.port() != first.port() {
+                return Err(NetError::PortsDiffer(first, group));
+            }
+            for &(g, s) in &channels[..i] {
+                if g.ip() == group.ip() && (s.is_none() || source.is_none() || s == source) {
+                    return Err(NetError::Channels(format!(
+                        "{} is joined twice on one socket ({} and {})",
+                        group.ip(),
+                        s.map_or("any source".into(), |s| format!("from {s}")),
+                        source.map_or("any source".into(), |s| format!("from {s}")),
+                    )));
+                }
+            }
         }
-        if let Some(s) = source.filter(|&s| !is_unicast_source(s)) {
-            return Err(NetError::NotUnicastSource(s));
-        }
+        let shared = channels.len() > 1;
         let ifaddr = iface_ipv4(iface)?;
         // SAFETY: plain socket(2) call; the fd is owned right away.
         let raw = unsafe {
@@ -268,12 +329,30 @@ impl McastRx {
             &one,
             "SO_RXQ_OVFL",
         )?;
-        // Bind the group address itself so only this group's datagrams arrive.
+        let bound = if shared {
+            // Several groups: bind the port on every address, and take only the groups
+            // this socket joined (by default Linux hands a socket bound to the wildcard
+            // address every group any socket on the host joined); each datagram says
+            // where it was sent.
+            let zero: libc::c_int = 0;
+            setsockopt(
+                raw,
+                libc::IPPROTO_IP,
+                libc::IP_MULTICAST_ALL,
+                &zero,
+                "IP_MULTICAST_ALL",
+            )?;
+            setsockopt(raw, libc::IPPROTO_IP, libc::IP_PKTINFO, &one, "IP_PKTINFO")?;
+            Ipv4Addr::UNSPECIFIED
+        } else {
+            // One group: bind its address itself so only its datagrams arrive.
+            *first.ip()
+        };
         let sin = libc::sockaddr_in {
             sin_family: libc::AF_INET as libc::sa_family_t,
-            sin_port: group.port().to_be(),
+            sin_port: first.port().to_be(),
             sin_addr: libc::in_addr {
-                s_addr: u32::from(*group.ip()).to_be(),
+                s_addr: u32::from(bound).to_be(),
             },
             sin_zero: [0; 8],
         };
@@ -287,41 +366,42 @@ impl McastRx {
         };
         if rc != 0 {
             return Err(NetError::Io {
-                what: format!("bind {group}"),
+                what: format!("bind {}", SocketAddrV4::new(bound, first.port())),
                 source: io::Error::last_os_error(),
             });
         }
         let in_addr = |a: Ipv4Addr| libc::in_addr {
             s_addr: u32::from(a).to_be(),
         };
-        match source {
-            None => setsockopt(
-                raw,
-                libc::IPPROTO_IP,
-                libc::IP_ADD_MEMBERSHIP,
-                &libc::ip_mreq {
-                    imr_multiaddr: in_addr(*group.ip()),
-                    imr_interface: in_addr(ifaddr),
-                },
-                &format!("join {} on {iface} ({ifaddr})", group.ip()),
-            )?,
-            Some(s) => setsockopt(
-                raw,
-                libc::IPPROTO_IP,
-                libc::IP_ADD_SOURCE_MEMBERSHIP,
-                &libc::ip_mreq_source {
-                    imr_multiaddr: in_addr(*group.ip()),
-                    imr_interface: in_addr(ifaddr),
-                    imr_sourceaddr: in_addr(s),
-                },
-                &format!("join ({s}, {}) on {iface} ({ifaddr})", group.ip()),
-            )?,
+        for &(group, source) in channels {
+            match source {
+                None => setsockopt(
+                    raw,
+                    libc::IPPROTO_IP,
+                    libc::IP_ADD_MEMBERSHIP,
+                    &libc::ip_mreq {
+                        imr_multiaddr: in_addr(*group.ip()),
+                        imr_interface: in_addr(ifaddr),
+                    },
+                    &format!("join {} on {iface} ({ifaddr})", group.ip()),
+                )?,
+                Some(s) => setsockopt(
+                    raw,
+                    libc::IPPROTO_IP,
+                    libc::IP_ADD_SOURCE_MEMBERSHIP,
+                    &libc::ip_mreq_source {
+                        imr_multiaddr: in_addr(*group.ip()),
+                        imr_interface: in_addr(ifaddr),
+                        imr_sourceaddr: in_addr(s),
+                    },
+                    &format!("join ({s}, {}) on {iface} ({ifaddr})", group.ip()),
+                )?,
+            }
         }
         let burst = burst.clamp(1, 1024);
         let mut rx = McastRx {
             fd,
-            group,
-            source,
+            channels: channels.to_vec(),
             bufs: vec![[0u8; MAX_DATAGRAM]; burst],
             iovecs: Vec::with_capacity(burst),
             // SAFETY: an all-zero sockaddr_in is a valid value.
@@ -352,14 +432,19 @@ impl McastRx {
         Ok(rx)
     }
 
-    /// The group this socket joined.
+    /// The (first) group this socket joined.
     pub fn group(&self) -> SocketAddrV4 {
-        self.group
+        self.channels[0].0
     }
 
-    /// The only source it receives from, if it joined a channel.
+    /// The only source it receives from, if it joined a channel (the first one's).
     pub fn source(&self) -> Option<Ipv4Addr> {
-        self.source
+        self.channels[0].1
+    }
+
+    /// Every group, or channel, this socket joined.
+    pub fn channels(&self) -> &[Channel] {
+        &self.channels
     }
 
     /// Asks for a receive buffer of `bytes` instead of [`DEFAULT_RCVBUF`]; returns what
@@ -417,13 +502,9 @@ impl McastRx {
     }
 
     /// Receives up to a burst of waiting datagrams with one `recvmmsg` and hands each
-    /// to `f` (payload, sender, truncated?, when the kernel received it: CLOCK_REALTIME
-    /// ns from its `SO_TIMESTAMPNS` stamp, 0 if it gave none). Returns how many; 0 when
-    /// none is waiting.
-    pub fn recv_burst(
-        &mut self,
-        mut f: impl FnMut(&[u8], SocketAddrV4, bool, u64),
-    ) -> io::Result<usize> {
+    /// to `f` with what came with it. Returns how many; 0 when none is waiting.
+    pub fn recv_burst(&mut self, mut f: impl FnMut(&[u8], RxInfo)) -> io::Result<usize> {
+        let group = *self.channels[0].0.ip();
         for m in self.msgs.iter_mut() {
             m.msg_hdr.msg_namelen = size_of::<libc::sockaddr_in>() as libc::socklen_t;
             m.msg_hdr.msg_controllen = size_of::<[u64; CTRL_WORDS]>() as _;
@@ -458,22 +539,37 @@ impl McastRx {
                 Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr)),
                 u16::from_be(a.sin_port),
             );
-            let (rx_ns, drops) = control(&m.msg_hdr);
-            if let Some(d) = drops {
+            let c = control(&m.msg_hdr);
+            if let Some(d) = c.drops {
                 // A running count (it wraps at 2^32): add what is new since the last.
                 self.drops += u64::from(d.wrapping_sub(self.last_drops));
                 self.last_drops = d;
             }
-            f(&self.bufs[i][..len], from, truncated, rx_ns);
+            let info = RxInfo {
+                from,
+                to: c.to.unwrap_or(group),
+                truncated,
+                kernel_ns: c.kernel_ns,
+            };
+            f(&self.bufs[i][..len], info);
         }
         Ok(n)
     }
 }
 
-/// What a received message's control messages say: the `SCM_TIMESTAMPNS` stamp in ns
-/// (0 if none) and the `SO_RXQ_OVFL` drop count (none until the socket has dropped).
-fn control(hdr: &libc::msghdr) -> (u64, Option<u32>) {
-    let (mut rx_ns, mut drops) = (0, None);
+/// What a received message's control messages say.
+#[derive(Default)]
+struct Control {
+    /// The `SCM_TIMESTAMPNS` stamp in ns (0 if none).
+    kernel_ns: u64,
+    /// The `SO_RXQ_OVFL` drop count (none until the socket has dropped).
+    drops: Option<u32>,
+    /// The `IP_PKTINFO` header destination (a socket of several groups).
+    to: Option<Ipv4Addr>,
+}
+
+fn control(hdr: &libc::msghdr) -> Control {
+    let mut out = Control::default();
     // SAFETY: hdr is a message the kernel just filled: msg_control points at this
     // McastRx's control buffer and msg_controllen says how much of it the kernel wrote,
     // so the CMSG_* walk stays inside it; each payload is read only when its cmsg_len
@@ -485,15 +581,23 @@ fn control(hdr: &libc::msghdr) -> (u64, Option<u32>) {
             if (*c).cmsg_level == libc::SOL_SOCKET {
                 if (*c).cmsg_type == libc::SCM_TIMESTAMPNS && covers(size_of::<libc::timespec>()) {
                     let ts = libc::CMSG_DATA(c).cast::<libc::timespec>().read_unaligned();
-                    rx_ns = (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64;
+                    out.kernel_ns = (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64;
                 } else if (*c).cmsg_type == libc::SO_RXQ_OVFL && covers(size_of::<u32>()) {
-                    drops = Some(libc::CMSG_DATA(c).cast::<u32>().read_unaligned());
+                    out.drops = Some(libc::CMSG_DATA(c).cast::<u32>().read_unaligned());
                 }
+            } else if (*c).cmsg_level == libc::IPPROTO_IP
+                && (*c).cmsg_type == libc::IP_PKTINFO
+                && covers(size_of::<libc::in_pktinfo>())
+            {
+                let info = libc::CMSG_DATA(c)
+                    .cast::<libc::in_pktinfo>()
+                    .read_unaligned();
+                out.to = Some(Ipv4Addr::from(u32::from_be(info.ipi_addr.s_addr)));
             }
             c = libc::CMSG_NXTHDR(hdr, c);
         }
     }
-    (rx_ns, drops)
+    out
 }
 
 #[cfg(test)]
@@ -517,11 +621,7 @@ mod tests {
         );
         let mut rx = McastRx::open(group, "lo", 4).unwrap();
         let tx = mcast_tx("lo").unwrap();
-        assert_eq!(
-            rx.recv_burst(|_, _, _, _| panic!("nothing sent yet"))
-                .unwrap(),
-            0
-        );
+        assert_eq!(rx.recv_burst(|_, _| panic!("nothing sent yet")).unwrap(), 0);
         let realtime = || {
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -540,10 +640,11 @@ mod tests {
         let end = std::time::Instant::now() + std::time::Duration::from_secs(5);
         while got.len() < 10 && std::time::Instant::now() < end {
             let n = rx
-                .recv_burst(|p, from, trunc, rx_ns| {
-                    assert!(!trunc);
-                    assert_eq!(from.ip(), &Ipv4Addr::LOCALHOST);
-                    stamps.push(rx_ns);
+                .recv_burst(|p, info| {
+                    assert!(!info.truncated);
+                    assert_eq!(info.from.ip(), &Ipv4Addr::LOCALHOST);
+                    assert_eq!(info.to, *group.ip());
+                    stamps.push(info.kernel_ns);
                     got.push(p.to_vec());
                 })
                 .unwrap();
@@ -565,7 +666,8 @@ mod tests {
         let mut unstamped = Vec::new();
         let end = std::time::Instant::now() + std::time::Duration::from_secs(5);
         while unstamped.is_empty() && std::time::Instant::now() < end {
-            rx.recv_burst(|_, _, _, t| unstamped.push(t)).unwrap();
+            rx.recv_burst(|_, info| unstamped.push(info.kernel_ns))
+                .unwrap();
         }
         assert_eq!(unstamped, [0]);
     }
@@ -586,14 +688,14 @@ mod tests {
             tx.send_to(&[i as u8; 1000], group).unwrap();
         }
         let mut got = 0u64;
-        while rx.recv_burst(|_, _, _, _| got += 1).unwrap() > 0 {}
+        while rx.recv_burst(|_, _| got += 1).unwrap() > 0 {}
         assert!(got < 300, "a 64 KiB queue held {got} datagrams");
         // The drops after the last datagram queued show with the next one.
         tx.send_to(&[0; 1000], group).unwrap();
         let end = std::time::Instant::now() + std::time::Duration::from_secs(5);
         let mut last = 0;
         while last == 0 && std::time::Instant::now() < end {
-            last = rx.recv_burst(|_, _, _, _| {}).unwrap();
+            last = rx.recv_burst(|_, _| {}).unwrap();
         }
         assert_eq!(last, 1);
         assert_eq!(
@@ -614,7 +716,7 @@ mod tests {
         let mut got = Vec::new();
         let end = std::time::Instant::now() + std::time::Duration::from_millis(ms);
         while got.len() < want && std::time::Instant::now() < end {
-            rx.recv_burst(|p, from, _, _| got.push((p[0], *from.ip())))
+            rx.recv_burst(|p, info| got.push((p[0], *info.from.ip())))
                 .unwrap();
         }
         got
@@ -668,5 +770,68 @@ mod tests {
             mine, want,
             "the channel hears only {s2}, every datagram once"
         );
+    }
+
+    #[test]
+    fn one_socket_takes_the_groups_of_a_port_it_joined_in_the_order_they_came() {
+        let port = 43_000 + (std::process::id() % 20_000) as u16;
+        let g = |last: u8| SocketAddrV4::new(Ipv4Addr::new(239, 77, 2, last), port);
+        let (a, b, other) = (g(1), g(2), g(3));
+        let mut both = McastRx::open_channels(&[(a, None), (b, None)], "lo", 64).unwrap();
+        assert_eq!(both.channels(), &[(a, None), (b, None)]);
+        // Another socket of this host joins a third group of the same port: a socket
+        // bound to the wildcard address would get its datagrams too, by default.
+        let mut third = McastRx::open(other, "lo", 8).unwrap();
+        let tx = mcast_tx("lo").unwrap();
+        let unicast = SocketAddrV4::new(Ipv4Addr::LOCALHOST, port);
+        for i in 0..10u8 {
+            tx.send_to(&[i; 64], if i % 2 == 0 { a } else { b })
+                .unwrap();
+            tx.send_to(&[100 + i; 64], other).unwrap();
+        }
+        tx.send_to(&[200; 64], unicast).unwrap();
+        let mut got = Vec::new();
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        while got.len() < 11 && std::time::Instant::now() < end {
+            both.recv_burst(|p, info| got.push((p[0], info.to)))
+                .unwrap();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        both.recv_burst(|p, info| got.push((p[0], info.to)))
+            .unwrap();
+        let mut want: Vec<(u8, Ipv4Addr)> = (0..10u8)
+            .map(|i| (i, *if i % 2 == 0 { a } else { b }.ip()))
+            .collect();
+        want.push((200, Ipv4Addr::LOCALHOST));
+        assert_eq!(
+            got, want,
+            "both groups in the order sent, each with its group; not the third; a unicast datagram to the port with its address"
+        );
+        assert_eq!(collect(&mut third, 10, 2000).len(), 10);
+
+        // Groups of two ports, and one group twice, are refused.
+        let err = McastRx::open_channels(
+            &[(a, None), (SocketAddrV4::new(*b.ip(), port ^ 1), None)],
+            "lo",
+            8,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("one socket takes groups of one port only"),
+            "{err}"
+        );
+        let s1 = Some(Ipv4Addr::new(127, 0, 0, 2));
+        for twice in [
+            [(a, None), (a, None)],
+            [(a, None), (a, s1)],
+            [(a, s1), (a, s1)],
+        ] {
+            let err = McastRx::open_channels(&twice, "lo", 8)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("is joined twice on one socket"), "{err}");
+        }
+        assert!(McastRx::open_channels(&[], "lo", 8).is_err());
     }
 }

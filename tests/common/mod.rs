@@ -123,6 +123,8 @@ pub fn hot_loop_syscalls(
 pub struct FeedTrace {
     /// The hot loop's system calls by name ([`hot_loop_syscalls`]).
     pub hot: std::collections::BTreeMap<String, u64>,
+    /// The hot loop's trace lines, whole.
+    pub hot_lines: Vec<String>,
     /// Every line traced by the process's other threads, whole.
     pub other_threads: Vec<String>,
 }
@@ -205,6 +207,7 @@ pub fn traced_feed(
     }
     FeedTrace {
         hot: calls,
+        hot_lines: lines[i..stop].iter().map(|l| l.to_string()).collect(),
         other_threads: others
             .iter()
             .flat_map(|t| t.lines().map(str::to_string))
