@@ -16,7 +16,7 @@ use hotpath_feed::moldudp64::Line;
 use hotpath_feed::moldudp64::ServerConfig;
 use hotpath_feed::replay::{self, Faults, ReplayConfig, TapServer};
 use hotpath_feed::source::pcap::{Pace, PcapSource};
-use hotpath_feed::source::udp::UdpSource;
+use hotpath_feed::source::udp::{Sockets, UdpSource};
 use hotpath_feed::source::{Lines, PacketSource, SourceError};
 
 const MESSAGES: u64 = 200_000;
@@ -200,4 +200,72 @@ fn repaired(a: SocketAddrV4, b: SocketAddrV4, one_socket: bool) {
         "the same books as the clean file"
     );
     assert!(packets > 1000);
+}
+
+/// A packet line A lost and line B carried is taken from B at its place when both lines
+/// are read from one socket, in the order they arrived: no gap opens and nothing waits
+/// in the out-of-order buffer. Read from a socket each, a burst of line A runs ahead of
+/// its holes: each opens a gap, what follows it waits in the buffer, and B fills it a
+/// drain later. The whole day is queued before the feed reads, so the bursts are full.
+#[test]
+fn a_loss_on_one_line_opens_no_gap_when_both_lines_are_read_in_arrival_order() {
+    const DAY: u64 = 20_000;
+    let dir = tempfile::tempdir().unwrap();
+    let pcap_path = dir.path().join("day.pcap");
+    let generator = Generator::new(GenConfig {
+        messages: DAY,
+        seed: 22,
+        symbols: 30,
+        live_target: None,
+    })
+    .unwrap();
+    let file = std::fs::File::create(&pcap_path).unwrap();
+    gen::write_pcap(generator, file, &PcapOptions::default(), |_| {}).unwrap();
+    let port = 52_000 + (std::process::id() % 10_000) as u16;
+    let mut seen = Vec::new();
+    for (i, sockets) in [Sockets::One, Sockets::PerLine].into_iter().enumerate() {
+        let a = SocketAddrV4::new(Ipv4Addr::new(239, 201, 3 + i as u8, 1), port);
+        let b = SocketAddrV4::new(Ipv4Addr::new(239, 201, 3 + i as u8, 2), port);
+        let mut udp = UdpSource::open_lines((a, None), Some((b, None)), "lo", sockets).unwrap();
+        let mut day = PcapSource::open(&pcap_path, Lines::default(), Pace::AsFast).unwrap();
+        let cfg = ReplayConfig {
+            a,
+            b: Some(b),
+            iface: "lo".into(),
+            from: None,
+            rate_pps: None,
+            faults_a: Faults {
+                drop: 0.05,
+                seed: 3,
+                ..Faults::default()
+            },
+            faults_b: Faults::default(),
+        };
+        let sent = replay::replay(&mut day, &cfg, |_| {}, &AtomicBool::new(false)).unwrap();
+        assert!(sent.a.dropped > 5 && sent.b.dropped == 0, "{sent:?}");
+        let mut feed = Feed::new(&books_cfg(), NullSink).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while feed.session.next_sequence() <= DAY {
+            assert!(Instant::now() < deadline, "{:?}", feed.session.stats());
+            feed.pump(&mut udp).unwrap();
+        }
+        let s = feed.session.stats().clone();
+        assert_eq!(s.messages_delivered, DAY);
+        assert_eq!(udp.stats().socket_drops, 0, "the queue held the whole day");
+        seen.push((s.gaps_detected, s.out_of_order_buffered, sent.a.dropped));
+    }
+    let (one, per_line) = (seen[0], seen[1]);
+    eprintln!("(gaps, messages buffered, packets lost on A): one socket {one:?}, a socket each {per_line:?}");
+    assert_eq!(
+        (one.0, one.1),
+        (0, 0),
+        "one socket: {} packets lost on A, no gap, nothing buffered",
+        one.2
+    );
+    assert!(
+        per_line.0 > 0 && per_line.1 > 0,
+        "a socket each: {} gaps, {} messages buffered",
+        per_line.0,
+        per_line.1
+    );
 }
