@@ -200,6 +200,13 @@ pub struct McastRx {
     /// (aligned for a cmsghdr).
     ctrl: Vec<[u64; CTRL_WORDS]>,
     msgs: Vec<libc::mmsghdr>,
+    /// What came with each datagram of the last fill.
+    infos: Vec<RxInfo>,
+    /// Each datagram's length, of the last fill.
+    lens: Vec<usize>,
+    /// Datagrams of the last fill, and the next one not yet taken.
+    filled: usize,
+    next: usize,
     /// The socket's drop count as the last datagram that carried one said.
     last_drops: u32,
     /// Datagrams the kernel dropped for this socket (its queue was full), so far seen.
@@ -408,6 +415,18 @@ impl McastRx {
             addrs: vec![unsafe { MaybeUninit::zeroed().assume_init() }; burst],
             ctrl: vec![[0u64; CTRL_WORDS]; burst],
             msgs: Vec::with_capacity(burst),
+            infos: vec![
+                RxInfo {
+                    from: SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0),
+                    to: Ipv4Addr::UNSPECIFIED,
+                    truncated: false,
+                    kernel_ns: 0,
+                };
+                burst
+            ],
+            lens: vec![0; burst],
+            filled: 0,
+            next: 0,
             last_drops: 0,
             drops: 0,
         };
@@ -502,9 +521,30 @@ impl McastRx {
     }
 
     /// Receives up to a burst of waiting datagrams with one `recvmmsg` and hands each
-    /// to `f` with what came with it. Returns how many; 0 when none is waiting.
+    /// to `f` with what came with it; datagrams of an earlier [`Self::fill`] not yet
+    /// taken go first, and then no system call is made. Returns how many; 0 when none
+    /// is waiting.
     pub fn recv_burst(&mut self, mut f: impl FnMut(&[u8], RxInfo)) -> io::Result<usize> {
+        if self.pending() == 0 {
+            self.fill()?;
+        }
+        let mut n = 0;
+        while let Some((payload, info)) = self.take() {
+            f(payload, info);
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Receives up to a burst of waiting datagrams with one `recvmmsg`, to be taken
+    /// one at a time ([`Self::peek`], [`Self::take`]): a caller reading several sockets
+    /// can put their datagrams in the order the kernel received them. Datagrams of the
+    /// previous fill not yet taken are dropped from this socket's view, so fill once
+    /// [`Self::pending`] is 0. Returns how many arrived.
+    pub fn fill(&mut self) -> io::Result<usize> {
         let group = *self.channels[0].0.ip();
+        self.filled = 0;
+        self.next = 0;
         for m in self.msgs.iter_mut() {
             m.msg_hdr.msg_namelen = size_of::<libc::sockaddr_in>() as libc::socklen_t;
             m.msg_hdr.msg_controllen = size_of::<[u64; CTRL_WORDS]>() as _;
@@ -532,28 +572,52 @@ impl McastRx {
         let n = n as usize;
         for i in 0..n {
             let m = &self.msgs[i];
-            let len = (m.msg_len as usize).min(MAX_DATAGRAM);
-            let truncated = m.msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
             let a = &self.addrs[i];
-            let from = SocketAddrV4::new(
-                Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr)),
-                u16::from_be(a.sin_port),
-            );
             let c = control(&m.msg_hdr);
             if let Some(d) = c.drops {
                 // A running count (it wraps at 2^32): add what is new since the last.
                 self.drops += u64::from(d.wrapping_sub(self.last_drops));
                 self.last_drops = d;
             }
-            let info = RxInfo {
-                from,
+            self.lens[i] = (m.msg_len as usize).min(MAX_DATAGRAM);
+            self.infos[i] = RxInfo {
+                from: SocketAddrV4::new(
+                    Ipv4Addr::from(u32::from_be(a.sin_addr.s_addr)),
+                    u16::from_be(a.sin_port),
+                ),
                 to: c.to.unwrap_or(group),
-                truncated,
+                truncated: m.msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
                 kernel_ns: c.kernel_ns,
             };
-            f(&self.bufs[i][..len], info);
         }
+        self.filled = n;
         Ok(n)
+    }
+
+    /// Datagrams of the last [`Self::fill`] not yet taken.
+    pub fn pending(&self) -> usize {
+        self.filled - self.next
+    }
+
+    /// Whether the last [`Self::fill`] took a whole burst, so that more may be waiting
+    /// in the socket's queue.
+    pub fn filled_a_burst(&self) -> bool {
+        self.filled == self.bufs.len()
+    }
+
+    /// What came with the next datagram to take, if any.
+    pub fn peek(&self) -> Option<&RxInfo> {
+        self.infos[..self.filled].get(self.next)
+    }
+
+    /// The next datagram of the last [`Self::fill`], if any.
+    pub fn take(&mut self) -> Option<(&[u8], RxInfo)> {
+        if self.next >= self.filled {
+            return None;
+        }
+        let i = self.next;
+        self.next += 1;
+        Some((&self.bufs[i][..self.lens[i]], self.infos[i]))
     }
 }
 
@@ -833,5 +897,35 @@ mod tests {
             assert!(err.contains("is joined twice on one socket"), "{err}");
         }
         assert!(McastRx::open_channels(&[], "lo", 8).is_err());
+    }
+
+    #[test]
+    fn a_fill_is_taken_one_datagram_at_a_time_and_its_rest_handed_out_first() {
+        let group = SocketAddrV4::new(
+            Ipv4Addr::new(239, 77, 1, 4),
+            44_000 + (std::process::id() % 20_000) as u16,
+        );
+        let mut rx = McastRx::open(group, "lo", 4).unwrap();
+        let tx = mcast_tx("lo").unwrap();
+        for i in 0..6u8 {
+            tx.send_to(&[i; 32], group).unwrap();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert_eq!(rx.fill().unwrap(), 4);
+        assert!(rx.filled_a_burst(), "a whole burst: more may wait");
+        assert_eq!(rx.pending(), 4);
+        let first = *rx.peek().unwrap();
+        assert!(first.kernel_ns > 0);
+        let (p, info) = rx.take().unwrap();
+        assert_eq!((p, info), (&[0u8; 32][..], first));
+        assert_eq!(rx.take().unwrap().0[0], 1);
+        assert_eq!(rx.pending(), 2);
+        // The rest of the fill goes first, without reading the socket.
+        let mut got = Vec::new();
+        assert_eq!(rx.recv_burst(|p, _| got.push(p[0])).unwrap(), 2);
+        assert_eq!(rx.recv_burst(|p, _| got.push(p[0])).unwrap(), 2);
+        assert_eq!(got, [2, 3, 4, 5]);
+        assert!(!rx.filled_a_burst(), "the queue ran dry");
+        assert!(rx.peek().is_none() && rx.take().is_none());
     }
 }

@@ -6,7 +6,7 @@
 
 use std::net::SocketAddrV4;
 
-use hotpath_hw::net::{Channel, McastRx};
+use hotpath_hw::net::{Channel, McastRx, RxInfo};
 
 use super::{Lines, PacketSource, RxMeta, SourceError, SourceStats};
 use crate::moldudp64::Line;
@@ -155,74 +155,137 @@ fn channel(&(group, source): &Channel) -> String {
 enum Route {
     /// All on this one.
     Line(Line),
-    /// Either: by destination and sender.
-    Lines(Lines),
+    /// Either: by destination (on this port) and sender.
+    Lines(Lines, u16),
 }
 
-fn drain(
-    rx: &mut McastRx,
+/// Both clocks once a poll (vDSO reads, no system call), at its first datagram: the
+/// kernel stamps in CLOCK_REALTIME, the feed's times are CLOCK_MONOTONIC.
+#[derive(Default)]
+struct Clocks {
+    mono: u64,
+    real: u64,
+}
+
+impl Clocks {
+    fn now(&mut self) -> (u64, u64) {
+        if self.mono == 0 {
+            self.mono = hotpath_shm::clock::monotonic_ns();
+            self.real = hotpath_hw::clock::realtime_ns();
+        }
+        (self.mono, self.real)
+    }
+}
+
+/// Counts one datagram and hands it to `sink` on its line (or counts why it is not
+/// ours).
+fn deliver(
+    payload: &[u8],
+    info: RxInfo,
     route: Route,
+    clocks: &mut Clocks,
     stats: &mut SourceStats,
     sink: &mut dyn FnMut(&[u8], RxMeta),
-) -> Result<usize, SourceError> {
-    let group = rx.group();
-    // Both clocks once a burst (vDSO reads, no system call): the kernel stamps in
-    // CLOCK_REALTIME, the feed's times are CLOCK_MONOTONIC.
-    let (mut mono, mut real) = (0, 0);
-    rx.recv_burst(|payload, info| {
-        if mono == 0 {
-            mono = hotpath_shm::clock::monotonic_ns();
-            real = hotpath_hw::clock::realtime_ns();
-        }
-        if info.truncated {
-            stats.truncated += 1;
-            return;
-        }
-        let line = match route {
-            Route::Line(line) => line,
-            Route::Lines(lines) => {
-                let to = SocketAddrV4::new(info.to, group.port());
-                match lines.classify(*info.from.ip(), to) {
-                    Ok(line) => line,
-                    Err(why) => {
-                        stats.not_ours(why);
-                        return;
-                    }
+) {
+    let (mono, real) = clocks.now();
+    if info.truncated {
+        stats.truncated += 1;
+        return;
+    }
+    let line = match route {
+        Route::Line(line) => line,
+        Route::Lines(lines, port) => {
+            match lines.classify(*info.from.ip(), SocketAddrV4::new(info.to, port)) {
+                Ok(line) => line,
+                Err(why) => {
+                    stats.not_ours(why);
+                    return;
                 }
             }
-        };
-        // A stamp ahead of the clock read after it (the clock stepped back) waited 0.
-        let waited = if info.kernel_ns == 0 {
-            0
-        } else {
-            let w = real.saturating_sub(info.kernel_ns);
-            stats.rx_wait.record(w);
-            w
-        };
-        stats.packets += 1;
-        stats.bytes += payload.len() as u64;
-        sink(
-            payload,
-            RxMeta {
-                ts_ns: mono.saturating_sub(waited),
-                read_ns: mono,
-                capture_ts_ns: 0,
-                line,
-            },
-        );
-    })
-    .map_err(|source| SourceError::Io {
-        what: format!("recvmmsg on {group}"),
-        source,
-    })
+        }
+    };
+    // A stamp ahead of the clock read after it (the clock stepped back) waited 0.
+    let waited = if info.kernel_ns == 0 {
+        0
+    } else {
+        let w = real.saturating_sub(info.kernel_ns);
+        stats.rx_wait.record(w);
+        w
+    };
+    stats.packets += 1;
+    stats.bytes += payload.len() as u64;
+    sink(
+        payload,
+        RxMeta {
+            ts_ns: mono.saturating_sub(waited),
+            read_ns: mono,
+            capture_ts_ns: 0,
+            line,
+        },
+    );
+}
+
+fn fill(rx: &mut McastRx) -> Result<(), SourceError> {
+    if rx.pending() == 0 {
+        rx.fill().map_err(|source| SourceError::Io {
+            what: format!("recvmmsg on {}", rx.group()),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+/// Whether line A's next datagram goes before line B's: the one the kernel received
+/// first. When one socket has nothing left of its last fill, the other's go on only
+/// if that fill was short (its queue was empty then); after a whole burst more may be
+/// waiting there, received earlier, so the rest waits for the next poll. Without
+/// kernel stamps, in turn: all of A, then all of B.
+fn a_first(a: &McastRx, b: &McastRx) -> Option<bool> {
+    match (a.peek(), b.peek()) {
+        (Some(x), Some(y)) if x.kernel_ns != 0 && y.kernel_ns != 0 => {
+            Some(x.kernel_ns <= y.kernel_ns)
+        }
+        (Some(_), Some(_)) => Some(true),
+        (Some(x), None) => (x.kernel_ns == 0 || !b.filled_a_burst()).then_some(true),
+        (None, Some(y)) => (y.kernel_ns == 0 || !a.filled_a_burst()).then_some(false),
+        (None, None) => None,
+    }
 }
 
 impl PacketSource for UdpSource {
+    /// One socket: a `recvmmsg`, every datagram in the order it came. A socket a line:
+    /// a `recvmmsg` on each whose last burst was all taken, then both bursts merged
+    /// by the kernel's receive stamps, so lines are read in the order they arrived
+    /// there too.
     fn recv_burst(&mut self, sink: &mut dyn FnMut(&[u8], RxMeta)) -> Result<usize, SourceError> {
-        let route = self.shared.map_or(Route::Line(Line::A), Route::Lines);
-        let mut n = drain(&mut self.a, route, &mut self.stats, sink)?;
-        if let Some(b) = &mut self.b {
-            n += drain(b, Route::Line(Line::B), &mut self.stats, sink)?;
+        let mut clocks = Clocks::default();
+        let stats = &mut self.stats;
+        let Some(b) = &mut self.b else {
+            let route = match self.shared {
+                Some(lines) => Route::Lines(lines, self.a.group().port()),
+                None => Route::Line(Line::A),
+            };
+            return self
+                .a
+                .recv_burst(|p, info| deliver(p, info, route, &mut clocks, stats, sink))
+                .map_err(|source| SourceError::Io {
+                    what: format!("recvmmsg on {}", self.a.group()),
+                    source,
+                });
+        };
+        fill(&mut self.a)?;
+        fill(b)?;
+        let mut n = 0;
+        while let Some(from_a) = a_first(&self.a, b) {
+            let (rx, line) = if from_a {
+                (&mut self.a, Line::A)
+            } else {
+                (&mut *b, Line::B)
+            };
+            if let Some((p, info)) = rx.take() {
+                deliver(p, info, Route::Line(line), &mut clocks, stats, sink);
+                n += 1;
+            }
         }
         Ok(n)
     }
