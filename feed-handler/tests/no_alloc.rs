@@ -113,3 +113,34 @@ fn no_allocation_on_the_hot_path_after_warm_up() {
     assert_eq!(allocations, 0, "allocations on the hot path after warm-up");
     let _ = PacketSource::stats(&src);
 }
+
+/// The UDP source allocates nothing once open, on one socket for both lines and on a
+/// socket each (bursts merged by the kernel's stamps, a burst's rest held to the next
+/// poll).
+#[test]
+fn the_udp_source_allocates_nothing_once_open() {
+    use hotpath_feed::source::udp::{Sockets, UdpSource};
+    use std::net::{Ipv4Addr, SocketAddrV4};
+    const SENT: u64 = 500;
+    let port = 47_000 + (std::process::id() % 10_000) as u16;
+    for (i, sockets) in [Sockets::One, Sockets::PerLine].into_iter().enumerate() {
+        let a = SocketAddrV4::new(Ipv4Addr::new(239, 202, 1 + i as u8, 1), port);
+        let b = SocketAddrV4::new(Ipv4Addr::new(239, 202, 1 + i as u8, 2), port);
+        let mut udp = UdpSource::open_lines((a, None), Some((b, None)), "lo", sockets).unwrap();
+        let tx = hotpath_hw::net::mcast_tx("lo").unwrap();
+        for n in 0..SENT {
+            tx.send_to(&n.to_be_bytes(), a).unwrap();
+            tx.send_to(&n.to_be_bytes(), b).unwrap();
+        }
+        let mut lines = [0u64; 2];
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let allocations = ALLOC.allocations_in(|| {
+            while lines[0] + lines[1] < 2 * SENT && std::time::Instant::now() < deadline {
+                udp.recv_burst(&mut |_, meta| lines[meta.line.index()] += 1)
+                    .unwrap();
+            }
+        });
+        assert_eq!(lines, [SENT, SENT], "{}", udp.describe());
+        assert_eq!(allocations, 0, "{}", udp.describe());
+    }
+}
