@@ -2126,6 +2126,14 @@ fn check_memlock(c: &Ctx) -> Check {
     )
 }
 
+/// A kernel knob's value, or a skip naming its path when the kernel lacks the feature
+/// (`missing` says which).
+fn knob_or_skip(c: &Ctx, name: &'static str, path: &str, missing: &str) -> Result<String, Check> {
+    c.host
+        .read_trim(path)
+        .map_err(|e| Check::skip(name, format!("{e}: {missing}"), "nothing to do"))
+}
+
 /// The soft-lockup detector's timer fires on each CPU of `watchdog_cpumask` every
 /// `watchdog_thresh × 2 / 5` s, and the hard-lockup detector's perf NMI every
 /// `watchdog_thresh` s: interrupts on a pinned core. `nohz_full=` takes its CPUs out of
@@ -2138,15 +2146,9 @@ fn check_watchdog(c: &Ctx) -> Check {
     let fix = format!(
         "sysctl -w kernel.watchdog_cpumask={hk} (and in /etc/sysctl.d/; nohz_full= does it at boot), or boot with nowatchdog"
     );
-    let on = match c.host.read_trim(ON) {
+    let on = match knob_or_skip(c, NAME, ON, "no lockup detector in this kernel") {
         Ok(v) => v,
-        Err(e) => {
-            return Check::skip(
-                NAME,
-                format!("{e}: no lockup detector in this kernel"),
-                "nothing to do",
-            )
-        }
+        Err(skip) => return skip,
     };
     if on == "0" {
         return Check::pass(NAME, "off (kernel.watchdog 0)");
@@ -2231,15 +2233,9 @@ fn check_workqueue(c: &Ctx) -> Check {
 fn check_numa_balancing(c: &Ctx) -> Check {
     const NAME: &str = "numa_balancing";
     const PATH: &str = "proc/sys/kernel/numa_balancing";
-    let v = match c.host.read_trim(PATH) {
+    let v = match knob_or_skip(c, NAME, PATH, "no automatic NUMA balancing in this kernel") {
         Ok(v) => v,
-        Err(e) => {
-            return Check::skip(
-                NAME,
-                format!("{e}: no automatic NUMA balancing in this kernel"),
-                "nothing to do",
-            )
-        }
+        Err(skip) => return skip,
     };
     if v == "0" {
         return Check::pass(NAME, "off");

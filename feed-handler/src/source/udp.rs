@@ -69,16 +69,18 @@ impl UdpSource {
     ) -> Result<UdpSource, SourceError> {
         let open = |channels: &[Channel]| {
             McastRx::open_channels(channels, iface, BURST).map_err(|e| SourceError::Io {
-                what: format!(
-                    "udp {} on {iface}",
-                    channels.iter().map(channel).collect::<Vec<_>>().join(" + ")
-                ),
+                what: format!("udp {} on {iface}", joined(channels)),
                 source: std::io::Error::other(e.to_string()),
             })
         };
         let one = match (b, sockets) {
             (None, _) | (Some(_), Sockets::PerLine) => false,
-            (Some(b), Sockets::Auto) => b.0.port() == a.0.port(),
+            // Not a group taken from any source and as a channel too: one socket
+            // cannot join both (the feed's options refuse such lines anyway).
+            (Some(b), Sockets::Auto) => {
+                b.0.port() == a.0.port()
+                    && !(b.0.ip() == a.0.ip() && (a.1.is_none() || b.1.is_none()))
+            }
             (Some(_), Sockets::One) => true,
         };
         let (rx_a, rx_b, shared) = match b {
@@ -118,14 +120,7 @@ impl UdpSource {
         let mut granted = usize::MAX;
         for rx in std::iter::once(&mut self.a).chain(self.b.as_mut()) {
             let g = rx.set_receive_buffer(bytes).map_err(|e| SourceError::Io {
-                what: format!(
-                    "receive buffer of {}",
-                    rx.channels()
-                        .iter()
-                        .map(channel)
-                        .collect::<Vec<_>>()
-                        .join(" + ")
-                ),
+                what: format!("receive buffer of {}", joined(rx.channels())),
                 source: std::io::Error::other(e.to_string()),
             })?;
             granted = granted.min(g);
@@ -148,6 +143,11 @@ fn channel(&(group, source): &Channel) -> String {
         Some(s) => format!("({s}, {group})"),
         None => group.to_string(),
     }
+}
+
+/// Channels as [`channel`] names them, joined with ` + `.
+fn joined(channels: &[Channel]) -> String {
+    channels.iter().map(channel).collect::<Vec<_>>().join(" + ")
 }
 
 /// Which line a socket's datagrams are on.
@@ -298,14 +298,13 @@ impl PacketSource for UdpSource {
 
     fn describe(&self) -> String {
         let kib = self.receive_buffer() >> 10;
-        let lines = self
-            .a
-            .channels()
-            .iter()
-            .chain(self.b.iter().flat_map(|b| b.channels()))
-            .map(channel)
-            .collect::<Vec<_>>()
-            .join(" + ");
+        let lines = joined(
+            &self
+                .sockets()
+                .flat_map(McastRx::channels)
+                .copied()
+                .collect::<Vec<_>>(),
+        );
         let how = match (&self.b, self.shared) {
             (None, Some(_)) => {
                 format!("one socket for both lines, recvmmsg, {kib} KiB socket buffer")
@@ -314,5 +313,39 @@ impl PacketSource for UdpSource {
             (None, None) => format!("recvmmsg, {kib} KiB socket buffer"),
         };
         format!("udp {lines} on {} ({how})", self.iface)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv4Addr, SocketAddrV4};
+
+    use super::{Sockets, UdpSource};
+
+    #[test]
+    fn lines_share_a_socket_only_where_one_socket_can_join_both() {
+        let port = 46_000 + (std::process::id() % 10_000) as u16;
+        let g = |x| SocketAddrV4::new(Ipv4Addr::new(239, 203, 1, x), port);
+        let (s1, s2) = (
+            Some(Ipv4Addr::new(127, 0, 0, 2)),
+            Some(Ipv4Addr::new(127, 0, 0, 3)),
+        );
+        let one = |a, b, sockets| {
+            UdpSource::open_lines(a, Some(b), "lo", sockets)
+                .unwrap()
+                .one_socket()
+        };
+        assert!(one((g(1), None), (g(2), None), Sockets::Auto));
+        let other_port = SocketAddrV4::new(*g(2).ip(), port + 1);
+        assert!(!one((g(1), None), (other_port, None), Sockets::Auto));
+        assert!(!one((g(1), None), (g(2), None), Sockets::PerLine));
+        // Two channels of one group: one socket, told apart by their senders.
+        assert!(one((g(3), s1), (g(3), s2), Sockets::Auto));
+        // A group from any source and as a channel cannot be joined on one socket.
+        assert!(!one((g(4), None), (g(4), s1), Sockets::Auto));
+        let err = UdpSource::open_lines((g(5), None), Some((g(5), s1)), "lo", Sockets::One)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("is joined twice on one socket"), "{err}");
     }
 }
