@@ -2010,7 +2010,7 @@ fn check_swap(c: &Ctx) -> Check {
     }
 }
 
-/// The UDP source asks each line's socket for a 32 MiB receive buffer: without
+/// The UDP source asks each of its sockets for a 32 MiB receive buffer: without
 /// CAP_NET_ADMIN (which forces it) the kernel caps it at `net.core.rmem_max`, and a
 /// backlog beyond that is dropped (the feed's `socket_drops`).
 fn check_rmem_max(c: &Ctx) -> Check {
@@ -2027,12 +2027,12 @@ fn check_rmem_max(c: &Ctx) -> Check {
     match text.trim().parse::<u64>() {
         Ok(v) if v >= want => Check::pass(
             NAME,
-            format!("{} KiB: a UDP line socket gets its {} KiB", v >> 10, want >> 10),
+            format!("{} KiB: a UDP source socket gets its {} KiB", v >> 10, want >> 10),
         ),
         Ok(v) => Check::warn(
             NAME,
             format!(
-                "{} KiB: without CAP_NET_ADMIN a UDP line socket gets that of the {} KiB it asks for, and a longer backlog is dropped",
+                "{} KiB: without CAP_NET_ADMIN a UDP source socket gets that of the {} KiB it asks for, and a longer backlog is dropped",
                 v >> 10,
                 want >> 10
             ),

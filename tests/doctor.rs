@@ -272,7 +272,7 @@ fn an_untuned_host_reports_each_problem_with_its_remedy() {
         &r,
         "rmem_max",
         "warn",
-        "208 KiB: without CAP_NET_ADMIN a UDP line socket gets that of the 32768 KiB",
+        "208 KiB: without CAP_NET_ADMIN a UDP source socket gets that of the 32768 KiB",
         "sysctl -w net.core.rmem_max=33554432",
     );
     assert_problem(&r, "invariant_tsc", "fail", "no nonstop_tsc", "invtsc");
