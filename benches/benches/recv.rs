@@ -6,7 +6,8 @@
 //!
 //! Then lines A and B of one port through `UdpSource`, on one socket (one `recvmmsg` a
 //! poll, the default) and on a socket each (`sockets=per-line`): a poll that finds
-//! nothing, and 128 packets sent on both lines drained.
+//! nothing, 128 packets sent on both lines and drained, and the same drain alone with
+//! the packets queued first.
 //!
 //! `cargo bench -p hotpath-benches --bench recv`
 
@@ -83,19 +84,46 @@ fn lines_on_one_port(c: &mut Criterion) {
                         tx.send_to(&payload, a).unwrap();
                         tx.send_to(&payload, b).unwrap();
                     }
-                    let mut lines = [0u64; 2];
-                    while lines[0] + lines[1] < 2 * PAIRS {
-                        src.recv_burst(&mut |_, meta| lines[meta.line.index()] += 1)
-                            .unwrap();
-                    }
+                    drain(&mut src);
                     total += t.elapsed();
-                    assert_eq!(lines, [PAIRS, PAIRS]);
                 }
                 total
             })
         });
     }
     g.finish();
+    // The receiving side alone: the packets are queued before the clock starts.
+    let mut q = c.benchmark_group("udp_lines_a_b_queued_128x2x1400B");
+    q.throughput(Throughput::Elements(2 * PAIRS));
+    for (name, sockets) in [("one_socket", Sockets::One), ("per_line", Sockets::PerLine)] {
+        let mut src = UdpSource::open_lines((a, None), Some((b, None)), "lo", sockets).unwrap();
+        q.bench_function(name, |bench| {
+            bench.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    for _ in 0..PAIRS {
+                        tx.send_to(&payload, a).unwrap();
+                        tx.send_to(&payload, b).unwrap();
+                    }
+                    let t = Instant::now();
+                    drain(&mut src);
+                    total += t.elapsed();
+                }
+                total
+            })
+        });
+    }
+    q.finish();
+}
+
+/// Receives until [`PAIRS`] packets came on each line.
+fn drain(src: &mut UdpSource) {
+    let mut lines = [0u64; 2];
+    while lines[0] + lines[1] < 2 * PAIRS {
+        src.recv_burst(&mut |_, meta| lines[meta.line.index()] += 1)
+            .unwrap();
+    }
+    assert_eq!(lines, [PAIRS, PAIRS]);
 }
 
 /// Packets sent on each line per iteration.
