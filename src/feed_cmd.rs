@@ -817,9 +817,9 @@ pub fn rt_throttle_warning(throttle: Result<RtThrottle, String>) -> Option<Strin
     match throttle {
         Ok(t) => t.stall_us().map(|stall| {
             format!(
-                "--fifo: the kernel's RT throttling ({t}) holds a SCHED_FIFO thread that \
-                 does not sleep off its core for up to {} ms of every {} ms, and the feed loop \
-                 sleeps only in --idle backoff when idle: `sysctl -w \
+                "--fifo: the kernel's RT throttling ({t}) stops a SCHED_FIFO thread that \
+                 does not sleep for up to {} ms of every {} ms, and the feed loop sleeps \
+                 only in --idle backoff when idle: `sysctl -w \
                  kernel.sched_rt_runtime_us=-1` with the core isolated, or leave out --fifo",
                 stall as f64 / 1e3,
                 t.period_us as f64 / 1e3
@@ -1205,7 +1205,9 @@ mod tests {
             "{w}"
         );
         assert!(
-            w.contains("off its core for up to 50 ms of every 1000 ms"),
+            w.contains(
+                "stops a SCHED_FIFO thread that does not sleep for up to 50 ms of every 1000 ms"
+            ),
             "{w}"
         );
         assert!(w.contains("sysctl -w kernel.sched_rt_runtime_us=-1"), "{w}");
