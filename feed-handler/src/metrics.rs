@@ -108,6 +108,8 @@ feed_counters! {
     messages: counter, "messages";
     duplicates_a: counter, "messages";
     duplicates_b: counter, "messages";
+    packets_first_a: counter, "packets";
+    packets_first_b: counter, "packets";
     gaps: counter, "gaps";
     messages_missing: counter, "messages";
     requests_sent: counter, "requests";
@@ -281,6 +283,8 @@ impl FeedCounters {
         self.messages.set(f.messages);
         self.duplicates_a.set(s.duplicates[Line::A.index()]);
         self.duplicates_b.set(s.duplicates[Line::B.index()]);
+        self.packets_first_a.set(s.packets_first[Line::A.index()]);
+        self.packets_first_b.set(s.packets_first[Line::B.index()]);
         self.gaps.set(s.gaps_detected);
         self.messages_missing.set(s.messages_missing);
         self.requests_sent.set(feed.requests_sent);

@@ -262,5 +262,13 @@ fn a_loss_on_one_line_opens_no_gap_when_both_lines_are_read_in_arrival_order() {
             sent.a.dropped
         );
         assert_eq!(seen, (0, 0), "{}", udp.describe());
+        // Line A's copy is sent first: B's came first exactly where A lost its own.
+        let first = |line: Line| s.packets_first[line.index()];
+        assert_eq!(first(Line::B), sent.a.dropped, "{}", udp.describe());
+        assert_eq!(
+            first(Line::A) + first(Line::B),
+            sent.a.sent + sent.a.dropped - 1,
+            "every data packet (not the end of session) came first on one line"
+        );
     }
 }

@@ -146,7 +146,25 @@ fn a_b_race_first_copy_wins() {
     assert_eq!(rec.delivered(), (1..=8).collect::<Vec<_>>());
     assert_eq!(s.stats().duplicates, [2, 4, 0]);
     assert_eq!(s.stats().packets, [3, 3, 0]);
+    // A's 1-2 and 5-7 came first, B's 3-4 and 8.
+    assert_eq!(s.stats().packets_first, [2, 2, 0]);
     assert_eq!(s.stats().gaps_detected, 0);
+    check_invariant(&s);
+}
+
+#[test]
+fn a_copy_of_what_is_already_buffered_did_not_come_first() {
+    let mut s = session();
+    let mut rec = Rec::default();
+    let _ = s.on_packet(A, &pkt(1, 2), 0, &mut rec);
+    let _ = s.on_packet(A, &pkt(5, 2), 10, &mut rec);
+    // B's copy of 5-6 arrives while they wait in the buffer behind the gap.
+    let _ = s.on_packet(B, &pkt(5, 2), 20, &mut rec);
+    assert_eq!(s.stats().duplicates, [0, 2, 0]);
+    assert_eq!(s.stats().packets_first, [2, 0, 0]);
+    let _ = s.on_packet(B, &pkt(3, 2), 30, &mut rec);
+    assert_eq!(rec.delivered(), (1..=6).collect::<Vec<_>>());
+    assert_eq!(s.stats().packets_first, [2, 1, 0]);
     check_invariant(&s);
 }
 

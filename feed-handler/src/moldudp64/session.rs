@@ -248,6 +248,9 @@ pub struct SessionStats {
     pub messages_delivered: u64,
     /// Messages already delivered (or buffered, or before the start), per line.
     pub duplicates: [u64; Line::COUNT],
+    /// Data packets that brought a message not seen before, per line: on lines A and
+    /// B, which line's copy came first (a line that loses packets, or lags, wins fewer).
+    pub packets_first: [u64; Line::COUNT],
     /// Times a packet, heartbeat or end of session revealed sequences beyond the highest
     /// known one.
     pub gaps_detected: u64,
@@ -557,8 +560,12 @@ impl Session {
         }
         // Sequences below this that are not delivered or buffered are missing.
         let high_before = self.high;
+        let new_before = self.stats.messages_delivered + self.stats.out_of_order_buffered;
         for (sequence, message) in packet.sequenced() {
             self.one(li, sequence, message, high_before, sink);
+        }
+        if self.stats.messages_delivered + self.stats.out_of_order_buffered != new_before {
+            self.stats.packets_first[li] += 1;
         }
         if end > self.high {
             self.high = end;
