@@ -57,63 +57,57 @@ fn send_and_drain(c: &mut Criterion) {
     g.finish();
 }
 
+/// Both ways of reading the lines, by bench name.
+const WAYS: [(&str, Sockets); 2] = [("one_socket", Sockets::One), ("per_line", Sockets::PerLine)];
+
 fn lines_on_one_port(c: &mut Criterion) {
     let port = 45_000 + (std::process::id() % 20_000) as u16;
     let a = SocketAddrV4::new(Ipv4Addr::new(239, 77, 9, 2), port);
     let b = SocketAddrV4::new(Ipv4Addr::new(239, 77, 9, 3), port);
+    let open = |sockets| UdpSource::open_lines((a, None), Some((b, None)), "lo", sockets).unwrap();
     let tx = mcast_tx("lo").unwrap();
     let payload = [0x5au8; 1400];
     let mut idle = c.benchmark_group("udp_lines_a_b_empty_poll");
-    for (name, sockets) in [("one_socket", Sockets::One), ("per_line", Sockets::PerLine)] {
-        let mut src = UdpSource::open_lines((a, None), Some((b, None)), "lo", sockets).unwrap();
+    for (name, sockets) in WAYS {
+        let mut src = open(sockets);
         idle.bench_function(name, |bench| {
             bench.iter(|| src.recv_burst(&mut |_, _| {}).unwrap())
         });
     }
     idle.finish();
-    let mut g = c.benchmark_group("udp_lines_a_b_128x2x1400B");
-    g.throughput(Throughput::Elements(2 * PAIRS));
-    for (name, sockets) in [("one_socket", Sockets::One), ("per_line", Sockets::PerLine)] {
-        let mut src = UdpSource::open_lines((a, None), Some((b, None)), "lo", sockets).unwrap();
-        g.bench_function(name, |bench| {
-            bench.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    let t = Instant::now();
-                    for _ in 0..PAIRS {
-                        tx.send_to(&payload, a).unwrap();
-                        tx.send_to(&payload, b).unwrap();
+    // Sent and drained; then the receiving side alone, the packets queued before the
+    // clock starts.
+    for (group, send_timed) in [
+        ("udp_lines_a_b_128x2x1400B", true),
+        ("udp_lines_a_b_queued_128x2x1400B", false),
+    ] {
+        let mut g = c.benchmark_group(group);
+        g.throughput(Throughput::Elements(2 * PAIRS));
+        for (name, sockets) in WAYS {
+            let mut src = open(sockets);
+            g.bench_function(name, |bench| {
+                bench.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let sent_from = Instant::now();
+                        for _ in 0..PAIRS {
+                            tx.send_to(&payload, a).unwrap();
+                            tx.send_to(&payload, b).unwrap();
+                        }
+                        let t = if send_timed {
+                            sent_from
+                        } else {
+                            Instant::now()
+                        };
+                        drain(&mut src);
+                        total += t.elapsed();
                     }
-                    drain(&mut src);
-                    total += t.elapsed();
-                }
-                total
-            })
-        });
+                    total
+                })
+            });
+        }
+        g.finish();
     }
-    g.finish();
-    // The receiving side alone: the packets are queued before the clock starts.
-    let mut q = c.benchmark_group("udp_lines_a_b_queued_128x2x1400B");
-    q.throughput(Throughput::Elements(2 * PAIRS));
-    for (name, sockets) in [("one_socket", Sockets::One), ("per_line", Sockets::PerLine)] {
-        let mut src = UdpSource::open_lines((a, None), Some((b, None)), "lo", sockets).unwrap();
-        q.bench_function(name, |bench| {
-            bench.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    for _ in 0..PAIRS {
-                        tx.send_to(&payload, a).unwrap();
-                        tx.send_to(&payload, b).unwrap();
-                    }
-                    let t = Instant::now();
-                    drain(&mut src);
-                    total += t.elapsed();
-                }
-                total
-            })
-        });
-    }
-    q.finish();
 }
 
 /// Receives until [`PAIRS`] packets came on each line.
