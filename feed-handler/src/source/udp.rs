@@ -265,13 +265,13 @@ impl PacketSource for UdpSource {
                 Some(lines) => Route::Lines(lines, self.a.group().port()),
                 None => Route::Line(Line::A),
             };
-            return self
-                .a
-                .recv_burst(|p, info| deliver(p, info, route, &mut clocks, stats, sink))
-                .map_err(|source| SourceError::Io {
-                    what: format!("recvmmsg on {}", self.a.group()),
-                    source,
-                });
+            fill(&mut self.a)?;
+            let mut n = 0;
+            while let Some((p, info)) = self.a.take() {
+                deliver(p, info, route, &mut clocks, stats, sink);
+                n += 1;
+            }
+            return Ok(n);
         };
         fill(&mut self.a)?;
         fill(b)?;
