@@ -1061,6 +1061,9 @@ pub struct SendArgs {
     /// Probability of dropping a packet, per line.
     #[arg(long, default_value_t = 0.0)]
     pub drop: f64,
+    /// Probability of dropping a packet on both lines (only a re-request brings it back).
+    #[arg(long, default_value_t = 0.0)]
+    pub drop_both: f64,
     /// Probability of sending a packet twice, per line.
     #[arg(long, default_value_t = 0.0)]
     pub dup: f64,
@@ -1101,6 +1104,7 @@ pub fn send_cmd(args: &SendArgs) -> CmdResult {
             seed: faults.seed.wrapping_add(1),
             ..faults
         },
+        drop_both: args.drop_both,
     };
     let server_stop = Arc::new(AtomicBool::new(false));
     let server = match args.serve_requests {
@@ -1149,6 +1153,12 @@ pub fn send_cmd(args: &SendArgs) -> CmdResult {
             String::new()
         }
     );
+    if args.b.is_some() {
+        eprintln!(
+            "hotpath send: {} packets on neither line",
+            thousands(stats.dropped_both)
+        );
+    }
     if let Some(s) = server {
         let end = Instant::now() + Duration::from_millis(args.linger_ms);
         // The end of session is repeated while the request server lingers.

@@ -1,10 +1,11 @@
 //! `hotpath run`: the appliance's main job on bundled defaults, end to end.
 //!
-//! Today: a generated trading day is sent as MoldUDP64 multicast on loopback (with a
-//! request server holding the history, and optional injected loss); `hotpath feed` runs
-//! as its own process on it (UDP recvmmsg, session with re-requests, ITCH decode, L3
-//! books) and publishes market data on the instance's shm ring; this process reads the
-//! ring as a strategy would, and prints a checked summary at the end. Later issues add
+//! Today: a generated trading day is sent as MoldUDP64 multicast on loopback, twice, as
+//! an exchange sends lines A and B (with a request server holding the history, and
+//! injected loss on each line and on both); `hotpath feed` runs as its own process on it
+//! (UDP recvmmsg, A/B arbitration, session with re-requests, ITCH decode, L3 books) and
+//! publishes market data on the instance's shm ring; this process reads the ring as a
+//! strategy would, and prints a checked summary at the end. Later issues add
 //! the strategy, the order gateway and the offload bridge to this run.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -40,12 +41,23 @@ pub struct RunArgs {
     /// Packets per second on the wire (loopback multicast).
     #[arg(long, default_value_t = 50_000)]
     pub rate: u64,
-    /// Probability of dropping a packet on the wire (recovered by re-requests).
+    /// Probability of dropping a packet on the wire, on each line on its own (the feed
+    /// takes it from the other line).
     #[arg(long, default_value_t = 0.001)]
     pub drop: f64,
-    /// Multicast group and port of the feed.
+    /// Probability of dropping a packet on both lines (recovered by re-requests).
+    #[arg(long, default_value_t = 0.0005)]
+    pub drop_both: f64,
+    /// Multicast group and port of line A.
     #[arg(long, default_value = "239.1.1.1:26477")]
     pub group: SocketAddrV4,
+    /// Multicast group and port of line B (default: the group after line A's, on its
+    /// port, so that the feed reads both lines on one socket).
+    #[arg(long)]
+    pub group_b: Option<SocketAddrV4>,
+    /// Send line A only.
+    #[arg(long)]
+    pub one_line: bool,
     /// Port of the MoldUDP64 request server on 127.0.0.1.
     #[arg(long, default_value_t = 26_500)]
     pub request_port: u16,
@@ -92,13 +104,23 @@ pub fn run(shm: &ShmArgs, args: &RunArgs) -> CmdResult {
 
     // 2. The feed handler, its own process.
     let request = SocketAddrV4::new(Ipv4Addr::LOCALHOST, args.request_port);
+    let line_b = (!args.one_line).then(|| {
+        args.group_b.unwrap_or_else(|| {
+            let next = Ipv4Addr::from(u32::from(*args.group.ip()).wrapping_add(1));
+            SocketAddrV4::new(next, args.group.port())
+        })
+    });
     let mut feed = Command::new(std::env::current_exe()?)
         .arg("--shm-root")
         .arg(&shm.shm_root)
         .arg("--instance")
         .arg(&shm.instance)
         .args(["feed", "--until-end-of-session", "--source"])
-        .arg(format!("udp://{}?iface=lo&request={request}", args.group))
+        .arg(format!(
+            "udp://{}?iface=lo{}&request={request}",
+            args.group,
+            line_b.map(|b| format!("&b={b}")).unwrap_or_default()
+        ))
         .stdin(Stdio::null())
         .spawn()?;
     let counters = open_counters(&dir.join("feed.counters"), Duration::from_secs(20))?;
@@ -126,7 +148,7 @@ pub fn run(shm: &ShmArgs, args: &RunArgs) -> CmdResult {
                 .map_err(|e| e.to_string())?;
             let cfg = ReplayConfig {
                 a: args.group,
-                b: None,
+                b: line_b,
                 iface: "lo".into(),
                 from: None,
                 rate_pps: Some(args.rate),
@@ -135,7 +157,12 @@ pub fn run(shm: &ShmArgs, args: &RunArgs) -> CmdResult {
                     seed: args.seed,
                     ..Faults::default()
                 },
-                faults_b: Faults::default(),
+                faults_b: Faults {
+                    drop: args.drop,
+                    seed: args.seed.wrapping_add(1),
+                    ..Faults::default()
+                },
+                drop_both: args.drop_both,
             };
             let stats = replay::replay(&mut src, &cfg, |p| server.record(p), &stop)
                 .map_err(|e| e.to_string())?;
@@ -190,13 +217,35 @@ pub fn run(shm: &ShmArgs, args: &RunArgs) -> CmdResult {
         "hotpath run summary ({secs:.1} s, instance `{}`):",
         shm.instance
     );
-    outln!(
-        "  exchange   {} messages in {} packets at {}/s; {} packets dropped on the wire",
-        thousands(messages),
-        thousands(sent.packets),
-        thousands(args.rate),
-        thousands(sent.a.dropped)
-    );
+    let first = (c("packets_first_a"), c("packets_first_b"));
+    if line_b.is_some() {
+        outln!(
+            "  exchange   {} messages in {} packets at {}/s on lines A and B; dropped on the wire: {} of line A's, {} of line B's, {} on both",
+            thousands(messages),
+            thousands(sent.packets),
+            thousands(args.rate),
+            thousands(sent.a.dropped),
+            thousands(sent.b.dropped),
+            thousands(sent.dropped_both)
+        );
+        outln!(
+            "  lines      first copy from line A: {} packets, from line B: {} (A/B arbitration: a packet one line lost, the other brought)",
+            thousands(first.0),
+            thousands(first.1)
+        );
+    } else {
+        outln!(
+            "  exchange   {} messages in {} packets at {}/s on line A; {} packets dropped on the wire",
+            thousands(messages),
+            thousands(sent.packets),
+            thousands(args.rate),
+            thousands(sent.a.dropped)
+        );
+        outln!(
+            "  lines      first copy from line A: {} packets",
+            thousands(first.0)
+        );
+    }
     outln!(
         "  feed       {} messages delivered in sequence ({}/s), {} gaps, {} re-requests, {} recovered, {} lost",
         thousands(delivered),

@@ -57,12 +57,17 @@ pub struct ReplayConfig {
     pub rate_pps: Option<u64>,
     pub faults_a: Faults,
     pub faults_b: Faults,
+    /// Probability of losing a packet on both lines (a loss before the exchange splits
+    /// its feed into A and B): what only a re-request can bring back. Drawn from its own
+    /// stream, seeded from `faults_a.seed`; 0 with one line is the same as `faults_a.drop`.
+    pub drop_both: f64,
 }
 
 /// What the replay did, per line.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LineStats {
     pub sent: u64,
+    /// Packets of the source this line did not send (its own drops and `drop_both`'s).
     pub dropped: u64,
     pub duplicated: u64,
     pub reordered: u64,
@@ -75,6 +80,9 @@ pub struct ReplayStats {
     pub packets: u64,
     pub a: LineStats,
     pub b: LineStats,
+    /// Packets that no line sent: `drop_both`'s, and those both lines dropped on their
+    /// own. With one line, its drops.
+    pub dropped_both: u64,
 }
 
 /// Replay failed.
@@ -121,17 +129,18 @@ impl LineTx {
         Ok(())
     }
 
-    fn packet(&mut self, sock: &std::net::UdpSocket, p: &[u8]) -> Result<(), ReplayError> {
+    /// Sends `p` with this line's faults; false if it was dropped.
+    fn packet(&mut self, sock: &std::net::UdpSocket, p: &[u8]) -> Result<bool, ReplayError> {
         let f = self.faults;
         if f.drop > 0.0 && self.rng.chance(f.drop) {
             self.stats.dropped += 1;
-            return Ok(());
+            return Ok(false);
         }
         if self.held.is_none() && f.reorder > 0.0 && self.rng.chance(f.reorder) {
             // Send it after the next packet.
             self.held = Some(p.to_vec());
             self.stats.reordered += 1;
-            return Ok(());
+            return Ok(true);
         }
         self.send(sock, p)?;
         if let Some(h) = self.held.take() {
@@ -141,7 +150,7 @@ impl LineTx {
             self.send(sock, p)?;
             self.stats.duplicated += 1;
         }
-        Ok(())
+        Ok(true)
     }
 
     fn flush(&mut self, sock: &std::net::UdpSocket) -> Result<(), ReplayError> {
@@ -162,6 +171,12 @@ pub fn replay(
 ) -> Result<ReplayStats, ReplayError> {
     cfg.faults_a.check()?;
     cfg.faults_b.check()?;
+    Faults {
+        drop: cfg.drop_both,
+        ..Faults::default()
+    }
+    .check()
+    .map_err(|e| ReplayError::Config(format!("both lines: {e}")))?;
     if cfg.rate_pps == Some(0) {
         return Err(ReplayError::Config("rate of 0 packets/s".into()));
     }
@@ -175,6 +190,7 @@ pub fn replay(
     };
     let mut a = line(cfg.a, cfg.faults_a, 0xa);
     let mut b = cfg.b.map(|to| line(to, cfg.faults_b, 0xb));
+    let mut both = Rng::new(cfg.faults_a.seed ^ 0xab);
     let mut stats = ReplayStats::default();
     let started = Instant::now();
     let mut failure: Option<ReplayError> = None;
@@ -185,12 +201,25 @@ pub fn replay(
             }
             stats.packets += 1;
             tap(p);
-            let mut r = a.packet(&sock, p);
-            if let (Ok(()), Some(b)) = (&r, b.as_mut()) {
-                r = b.packet(&sock, p);
+            if cfg.drop_both > 0.0 && both.chance(cfg.drop_both) {
+                a.stats.dropped += 1;
+                if let Some(b) = b.as_mut() {
+                    b.stats.dropped += 1;
+                }
+                stats.dropped_both += 1;
+                return;
             }
-            if let Err(e) = r {
-                failure = Some(e);
+            let r = a.packet(&sock, p).and_then(|sent_a| {
+                let sent_b = match b.as_mut() {
+                    Some(b) => b.packet(&sock, p)?,
+                    None => false,
+                };
+                Ok(sent_a || sent_b)
+            });
+            match r {
+                Ok(true) => {}
+                Ok(false) => stats.dropped_both += 1,
+                Err(e) => failure = Some(e),
             }
         });
         if let Some(e) = failure.take() {

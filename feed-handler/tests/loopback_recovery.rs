@@ -142,6 +142,7 @@ fn repaired(a: SocketAddrV4, b: SocketAddrV4, one_socket: bool) {
                     reorder: 0.05,
                     seed: 2,
                 },
+                drop_both: 0.0,
             };
             let stop = AtomicBool::new(false);
             let stats = replay::replay(&mut src, &cfg, |p| server.record(p), &stop).unwrap();
@@ -243,6 +244,7 @@ fn a_loss_on_one_line_opens_no_gap_when_both_lines_are_read_in_arrival_order() {
                 ..Faults::default()
             },
             faults_b: Faults::default(),
+            drop_both: 0.0,
         };
         let sent = replay::replay(&mut day, &cfg, |_| {}, &AtomicBool::new(false)).unwrap();
         assert!(sent.a.dropped > 5 && sent.b.dropped == 0, "{sent:?}");
