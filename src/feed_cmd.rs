@@ -474,7 +474,7 @@ pub fn replay_cmd(args: &ReplayArgs) -> CmdResult {
 pub struct FeedArgs {
     /// Where packets come from: `udp://GROUP:PORT?iface=IF[&b=GROUP:PORT][&request=HOST:PORT]
     /// [&a_source=ADDR][&b_source=ADDR][&rcvbuf=BYTES][&sockets=one|per-line]` (lines of
-    /// one port share a socket unless `sockets=per-line`),
+    /// one port share a socket unless `sockets=per-line`; `rcvbuf=` is each line's),
     /// `pcap:FILE[?speed=X]` (X times real time; default as fast as possible), a
     /// `.pcap` file path, or `dpdk[:PORT[,PORT]][?a=GROUP:PORT&b=GROUP:PORT
     /// &request=HOST:PORT&rx_desc=N&mbufs=N]` (DPDK ports by device name or number,
@@ -888,9 +888,9 @@ pub fn feed_cmd(shm: &ShmArgs, args: &FeedArgs) -> CmdResult {
             };
             if granted < asked {
                 eprintln!(
-                    "hotpath feed: warning: the kernel granted {} KiB of the {} KiB socket \
-                     buffer asked (net.core.rmem_max caps it without CAP_NET_ADMIN): a \
-                     longer backlog is dropped (socket_drops)",
+                    "hotpath feed: warning: the kernel granted {} KiB of the {} KiB receive \
+                     buffer asked for each line (net.core.rmem_max caps it without \
+                     CAP_NET_ADMIN): a longer backlog is dropped (socket_drops)",
                     granted >> 10,
                     asked >> 10
                 );

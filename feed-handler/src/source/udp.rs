@@ -96,13 +96,18 @@ impl UdpSource {
             ),
             _ => (open(&[a])?, b.map(|b| open(&[b])).transpose()?, None),
         };
-        Ok(UdpSource {
+        let mut udp = UdpSource {
             iface: iface.into(),
             a: rx_a,
             b: rx_b,
             shared,
             stats: SourceStats::default(),
-        })
+        };
+        if udp.shared.is_some() {
+            // A socket of both lines holds each line's default backlog.
+            udp.set_receive_buffer(hotpath_hw::net::DEFAULT_RCVBUF)?;
+        }
+        Ok(udp)
     }
 
     /// Whether both lines are read from one socket.
@@ -114,24 +119,27 @@ impl UdpSource {
         std::iter::once(&self.a).chain(self.b.as_ref())
     }
 
-    /// Asks for a receive buffer of `bytes` on each socket instead of
-    /// [`hotpath_hw::net::DEFAULT_RCVBUF`]; returns the smallest the kernel granted.
+    /// Asks for `bytes` of receive buffer for each line instead of
+    /// [`hotpath_hw::net::DEFAULT_RCVBUF`] (a socket both lines share asks for twice
+    /// that, so that sharing one does not halve a line's backlog); returns the smallest
+    /// share of a line the kernel granted ([`Self::receive_buffer`]).
     pub fn set_receive_buffer(&mut self, bytes: usize) -> Result<usize, SourceError> {
-        let mut granted = usize::MAX;
         for rx in std::iter::once(&mut self.a).chain(self.b.as_mut()) {
-            let g = rx.set_receive_buffer(bytes).map_err(|e| SourceError::Io {
-                what: format!("receive buffer of {}", joined(rx.channels())),
-                source: std::io::Error::other(e.to_string()),
-            })?;
-            granted = granted.min(g);
+            let lines = rx.channels().len();
+            rx.set_receive_buffer(bytes.saturating_mul(lines))
+                .map_err(|e| SourceError::Io {
+                    what: format!("receive buffer of {}", joined(rx.channels())),
+                    source: std::io::Error::other(e.to_string()),
+                })?;
         }
-        Ok(granted)
+        Ok(self.receive_buffer())
     }
 
-    /// The smallest receive buffer the kernel granted a socket, in bytes.
+    /// The smallest receive buffer the kernel granted a line, in bytes: a socket's
+    /// buffer, or half of the one both lines share.
     pub fn receive_buffer(&self) -> usize {
         self.sockets()
-            .filter_map(|rx| rx.receive_buffer().ok())
+            .filter_map(|rx| Some(rx.receive_buffer().ok()? / rx.channels().len()))
             .min()
             .unwrap_or(0)
     }
@@ -306,9 +314,10 @@ impl PacketSource for UdpSource {
                 .collect::<Vec<_>>(),
         );
         let how = match (&self.b, self.shared) {
-            (None, Some(_)) => {
-                format!("one socket for both lines, recvmmsg, {kib} KiB socket buffer")
-            }
+            (None, Some(_)) => format!(
+                "one socket for both lines, recvmmsg, {} KiB socket buffer, {kib} KiB a line",
+                kib * 2
+            ),
             (Some(_), _) => format!("a socket a line, recvmmsg, {kib} KiB socket buffers"),
             (None, None) => format!("recvmmsg, {kib} KiB socket buffer"),
         };
@@ -321,6 +330,7 @@ mod tests {
     use std::net::{Ipv4Addr, SocketAddrV4};
 
     use super::{Sockets, UdpSource};
+    use crate::source::PacketSource;
 
     #[test]
     fn lines_share_a_socket_only_where_one_socket_can_join_both() {
@@ -347,5 +357,37 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("is joined twice on one socket"), "{err}");
+    }
+
+    #[test]
+    fn a_socket_both_lines_share_holds_each_lines_backlog() {
+        let port = 36_000 + (std::process::id() % 10_000) as u16;
+        let g = |x| (SocketAddrV4::new(Ipv4Addr::new(239, 203, 2, x), port), None);
+        // Under the default net.core.rmem_max (208 KiB), so no privilege is needed.
+        let line = 64 << 10;
+        let mut one = UdpSource::open_lines(g(1), Some(g(2)), "lo", Sockets::Auto).unwrap();
+        assert!(one.one_socket());
+        assert_eq!(one.set_receive_buffer(line).unwrap(), line);
+        assert_eq!(one.a.receive_buffer().unwrap(), 2 * line);
+        assert!(
+            one.describe().contains(
+                "(one socket for both lines, recvmmsg, 128 KiB socket buffer, 64 KiB a line)"
+            ),
+            "{}",
+            one.describe()
+        );
+        let mut two = UdpSource::open_lines(g(3), Some(g(4)), "lo", Sockets::PerLine).unwrap();
+        assert_eq!(two.set_receive_buffer(line).unwrap(), line);
+        for rx in two.sockets() {
+            assert_eq!(rx.receive_buffer().unwrap(), line);
+        }
+        // Opened, the shared socket asks for the default backlog of each line.
+        let asked = 2 * hotpath_hw::net::DEFAULT_RCVBUF;
+        let shared = UdpSource::open_lines(g(5), Some(g(6)), "lo", Sockets::One).unwrap();
+        let granted = shared.a.receive_buffer().unwrap();
+        assert!(
+            granted == asked || granted < hotpath_hw::net::DEFAULT_RCVBUF,
+            "granted {granted} of {asked} without a cap from rmem_max"
+        );
     }
 }
