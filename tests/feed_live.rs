@@ -645,7 +645,14 @@ fn a_udp_line_joined_for_one_source_takes_nothing_from_another_host() {
         "no packet of the other day arrived"
     );
     assert_eq!(counter("unknown_refs"), 0);
-    assert!(counter("packets_a") <= packets);
+    // Each packet of the day once, but the end of session as often as the sender
+    // repeated it before the feed stopped (more than once on a loaded machine).
+    let repeats = counter("end_of_session").saturating_sub(1);
+    assert!(
+        counter("packets_a") <= packets + repeats,
+        "{} packets on line A of a {packets}-packet day: {snap}",
+        counter("packets_a")
+    );
 }
 
 /// Lines A and B as two channels of one group and port, (S1,G) and (S2,G): each line's
