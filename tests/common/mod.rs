@@ -129,6 +129,33 @@ pub struct FeedTrace {
     pub other_threads: Vec<String>,
 }
 
+/// strace and the processes it traces (`t.PID` files in `dir`), all killed when
+/// dropped: killing strace alone leaves the feed running, detached, spinning on a core
+/// and slowing every later test.
+struct Traced {
+    strace: Killed,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Traced {
+    fn drop(&mut self) {
+        if matches!(self.strace.0.try_wait(), Ok(Some(_))) {
+            return; // it ended with its tracees
+        }
+        for e in std::fs::read_dir(self.dir.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if let Some(pid) = e.file_name().to_str().and_then(|n| n.strip_prefix("t.")) {
+                let _ = std::process::Command::new("kill")
+                    .args(["-KILL", pid])
+                    .status();
+            }
+        }
+    }
+}
+
 /// [`hot_loop_syscalls`], with the other threads' traces too; the feed runs as instance
 /// `traced` under `shm_root`.
 pub fn traced_feed(
@@ -141,7 +168,7 @@ pub fn traced_feed(
     use std::time::{Duration, Instant};
     let dir = tempfile::tempdir().unwrap();
     let prefix = dir.path().join("t");
-    let mut child = Command::new("strace")
+    let child = Command::new("strace")
         .args(["-f", "-ff", "-qq", "-o"])
         .arg(&prefix)
         .arg(exe)
@@ -153,6 +180,11 @@ pub fn traced_feed(
         .stderr(Stdio::piped())
         .spawn()
         .expect("run strace (Debian package strace)");
+    let mut traced = Traced {
+        strace: Killed(child),
+        dir,
+    };
+    let child = &mut traced.strace.0;
     let counters = shm_root.join("traced").join("feed.counters");
     let end = Instant::now() + Duration::from_secs(60);
     while !counters.exists() && child.try_wait().unwrap().is_none() {
@@ -165,7 +197,6 @@ pub fn traced_feed(
             break st;
         }
         if Instant::now() > end {
-            let _ = child.kill();
             panic!("the traced feed did not end");
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -173,7 +204,7 @@ pub fn traced_feed(
     let mut err = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
     assert!(status.success(), "traced feed: {err}");
-    let (traces, others): (Vec<String>, Vec<String>) = std::fs::read_dir(dir.path())
+    let (traces, others): (Vec<String>, Vec<String>) = std::fs::read_dir(traced.dir.path())
         .unwrap()
         .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
         .partition(|t| t.contains("\"hotpath feed: stopped after "));
