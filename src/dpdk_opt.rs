@@ -155,11 +155,11 @@ impl IgmpOpts {
 }
 
 /// Opens a DPDK source: initialises the EAL with `args`, then opens the ports `opts`
-/// names (several are polled in turn as one source, each with the same lines).
+/// names (several are one source taking their datagrams in sequence order, each port
+/// with the same lines).
 #[cfg(feature = "dpdk")]
 pub fn open(args: Vec<String>, opts: &PortOpts) -> Result<Box<dyn PacketSource>, crate::Error> {
-    use hotpath_feed::source::dpdk::{DpdkSource, DpdkSourceConfig};
-    use hotpath_feed::source::merged::Merged;
+    use hotpath_feed::source::dpdk::{DpdkPorts, DpdkSource, DpdkSourceConfig};
     use hotpath_hw::dpdk::PortConfig;
     let d = PortConfig::default();
     let igmp = match &opts.igmp {
@@ -181,13 +181,13 @@ pub fn open(args: Vec<String>, opts: &PortOpts) -> Result<Box<dyn PacketSource>,
         cfg.port = opts.ports.first().cloned();
         return Ok(Box::new(DpdkSource::open(&cfg, opts.lines)?));
     }
-    let mut parts: Vec<Box<dyn PacketSource>> = Vec::with_capacity(opts.ports.len());
+    let mut parts = Vec::with_capacity(opts.ports.len());
     for (k, p) in opts.ports.iter().enumerate() {
         cfg.port = Some(p.clone());
         cfg.igmp = igmp.get(k).cloned();
-        parts.push(Box::new(DpdkSource::open(&cfg, opts.lines)?));
+        parts.push(DpdkSource::open(&cfg, opts.lines)?);
     }
-    Ok(Box::new(Merged::new(parts).expect("two or more ports")))
+    Ok(Box::new(DpdkPorts::new(parts).expect("two or more ports")))
 }
 
 #[cfg(not(feature = "dpdk"))]

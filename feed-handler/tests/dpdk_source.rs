@@ -17,7 +17,8 @@ use hotpath_book::{BookConfig, NullSink};
 use hotpath_feed::gen::{self, GenConfig, Generator, PcapOptions};
 use hotpath_feed::handler::{Feed, FeedConfig};
 use hotpath_feed::moldudp64::{Line, Packet};
-use hotpath_feed::source::dpdk::DpdkSource;
+use hotpath_feed::source::dpdk::{DpdkPorts, DpdkSource};
+use hotpath_feed::source::merged::Merged;
 use hotpath_feed::source::pcap::{Pace, PcapSource};
 use hotpath_feed::source::{Lines, PacketSource, SourceError};
 use hotpath_hw::alloc::CountingAllocator;
@@ -511,4 +512,114 @@ fn a_live_tap_port_feeds_the_handler_every_sequence_once() {
     let tx = mcast_tx(&tap).unwrap();
     let group = SocketAddrV4::new(Ipv4Addr::new(239, 254, 72, 1), 26477);
     feed_live(port, tx, group, "net_tap0", 1);
+}
+
+/// A generated day addressed to `dst`, written to `path` without the packets `drop`
+/// picks by index (the end of session, last, is always kept); the packets written.
+fn write_line(path: &Path, dst: SocketAddrV4, drop: impl Fn(u64) -> bool) -> u64 {
+    let cfg = GenConfig {
+        messages: 100_000,
+        seed: 47,
+        symbols: 30,
+        live_target: None,
+    };
+    let opts = PcapOptions {
+        dst,
+        ..PcapOptions::default()
+    };
+    let mut full = Vec::new();
+    let (_, packets) =
+        gen::write_pcap(Generator::new(cfg).unwrap(), &mut full, &opts, |_| {}).unwrap();
+    let mut r = pcap_file::pcap::PcapReader::new(&full[..]).unwrap();
+    let file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let mut w = pcap_file::pcap::PcapWriter::with_header(file, r.header()).unwrap();
+    let (mut i, mut kept) = (0u64, 0u64);
+    while let Some(p) = r.next_packet() {
+        if i + 1 == packets || !drop(i) {
+            w.write_packet(&p.unwrap()).unwrap();
+            kept += 1;
+        }
+        i += 1;
+    }
+    kept
+}
+
+/// Lines A and B on two ports (two `net_pcap` devices, each replaying its line as fast
+/// as it is polled, so every burst is full, as under a backlog), line A without every
+/// 20th packet. Taken in sequence order ([`DpdkPorts`]), each packet line A lost comes
+/// from line B at its place: no gap opens and nothing waits in the out-of-order buffer.
+/// The same two lines read a burst of each port in turn ([`Merged`]) open gaps: line
+/// A's burst runs ahead of its holes.
+#[test]
+fn two_ports_taken_in_sequence_order_repair_one_lines_losses_without_a_gap() {
+    let (eal, _g) = eal();
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (
+        SocketAddrV4::new(Ipv4Addr::new(239, 1, 1, 1), 26_477),
+        SocketAddrV4::new(Ipv4Addr::new(239, 1, 1, 2), 26_477),
+    );
+    let lines = Lines {
+        a: Some(a),
+        b: Some(b),
+        ..Lines::default()
+    };
+    let (path_a, path_b) = (dir.path().join("a.pcap"), dir.path().join("b.pcap"));
+    let kept_a = write_line(&path_a, a, |i| i % 20 == 7);
+    let packets = write_line(&path_b, b, |_| false);
+    let lost_a = packets - kept_a;
+    assert!(lost_a > 100, "{lost_a} of {packets}");
+    let mut vdev = 0;
+    let mut port = |path: &Path| {
+        vdev += 1;
+        let id = eal
+            .probe(&format!("net_pcap2{vdev},rx_pcap={}", path.display()))
+            .expect("probe");
+        let port = Port::open(eal, id, &PortConfig::default()).expect("open port");
+        DpdkSource::on_port(port, lines, Some(Duration::from_millis(300))).unwrap()
+    };
+    let fc = FeedConfig {
+        books: BookConfig {
+            order_capacity: 1 << 18,
+            max_levels: 1 << 18,
+            ..BookConfig::default()
+        },
+        ..FeedConfig::default()
+    };
+    // Warmed up on the day's first 20,000 messages; the rest counted for allocations.
+    let run = |src: &mut dyn PacketSource| {
+        let mut feed = Feed::new(&fc, NullSink).unwrap();
+        while feed.core.stats.messages < 20_000 {
+            feed.pump(src).unwrap();
+        }
+        let allocations =
+            ALLOC.allocations_in(|| while !matches!(feed.pump(src), Err(SourceError::End)) {});
+        (feed, allocations)
+    };
+
+    let mut ordered = DpdkPorts::new(vec![port(&path_a), port(&path_b)]).unwrap();
+    let (feed, allocations) = run(&mut ordered);
+    assert_eq!(allocations, 0, "allocations after warm-up");
+    let s = feed.session.stats();
+    assert_eq!(feed.core.stats.messages, 100_000);
+    assert_eq!(s.messages_lost, 0);
+    let seen = (s.gaps_detected, s.out_of_order_buffered);
+    eprintln!("in sequence order: {lost_a} packets lost on A; (gaps, buffered) {seen:?}");
+    assert_eq!(seen, (0, 0));
+    // Line B's copy came first exactly where line A had none (not the end of session).
+    assert_eq!(s.packets_first[Line::B.index()], lost_a);
+    assert_eq!(s.packets_first[Line::A.index()], kept_a - 1);
+    let st = ordered.stats();
+    assert_eq!(
+        st.packets,
+        kept_a + packets,
+        "both lines' datagrams counted"
+    );
+
+    let parts: Vec<Box<dyn PacketSource>> = vec![Box::new(port(&path_a)), Box::new(port(&path_b))];
+    let (feed, _) = run(&mut Merged::new(parts).unwrap());
+    let s = feed.session.stats();
+    assert_eq!(feed.core.stats.messages, 100_000);
+    let seen = (s.gaps_detected, s.out_of_order_buffered);
+    eprintln!("a burst of each port in turn: (gaps, buffered) {seen:?}");
+    assert!(seen.0 > 0 && seen.1 > 0, "{seen:?}");
 }

@@ -483,6 +483,8 @@ impl Port {
             port: self.inner.clone(),
             queue: q,
             bufs: [std::ptr::null_mut(); BURST],
+            held: 0,
+            next: 0,
             multi_segment: 0,
         })
     }
@@ -715,20 +717,40 @@ pub struct RxQueue {
     port: Arc<PortInner>,
     queue: u16,
     bufs: [*mut sys::rte_mbuf; BURST],
+    /// Of a [`RxQueue::fill`]: the mbufs held in `bufs`, and the next one to lend.
+    held: usize,
+    next: usize,
     multi_segment: u64,
 }
 
 // SAFETY: the queue is polled by whichever single thread owns the value; the mbuf
-// pointers are only held during rx_burst. (Not Sync: &mut self to poll.)
+// pointers it holds are its own until freed. (Not Sync: &mut self to poll.)
 unsafe impl Send for RxQueue {}
+
+impl Drop for RxQueue {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
 
 impl RxQueue {
     /// Receives up to [`BURST`] packets and lends each one's frame (from its Ethernet
     /// header) to `f`, then frees them all. Returns how many were received. A packet in
     /// more than one segment (larger than an mbuf, never a MoldUDP64 packet) is counted
     /// in [`RxQueue::multi_segment`] and not handed out.
+    /// A [`RxQueue::fill`]'s packets not yet taken are handed out first, and only they.
     #[inline]
     pub fn rx_burst(&mut self, mut f: impl FnMut(&[u8])) -> usize {
+        if self.next < self.held {
+            let n = self.held - self.next;
+            while let Some(frame) = self.peek() {
+                f(frame);
+                self.next += 1;
+            }
+            self.release();
+            return n;
+        }
+        self.release();
         // SAFETY: bufs has room for BURST pointers; the port and queue were set up.
         let n = unsafe {
             sys::hp_rx_burst(
@@ -754,6 +776,67 @@ impl RxQueue {
             unsafe { sys::rte_pktmbuf_free_bulk(self.bufs.as_mut_ptr(), n as u32) };
         }
         n
+    }
+
+    /// Receives a burst to be lent one packet at a time ([`RxQueue::peek`],
+    /// [`RxQueue::advance`]), so that two ports' packets can be taken in the order a
+    /// caller chooses; once all are taken, frees them and receives the next. Returns
+    /// how many are waiting to be taken.
+    #[inline]
+    pub fn fill(&mut self) -> usize {
+        if self.next >= self.held {
+            self.release();
+            // SAFETY: bufs has room for BURST pointers; the port and queue were set up.
+            self.held = unsafe {
+                sys::hp_rx_burst(
+                    self.port.id,
+                    self.queue,
+                    self.bufs.as_mut_ptr(),
+                    BURST as u16,
+                )
+            } as usize;
+        }
+        self.held - self.next
+    }
+
+    /// Whether the last [`RxQueue::fill`] received a whole burst (more may be waiting).
+    pub fn filled_a_burst(&self) -> bool {
+        self.held == BURST
+    }
+
+    /// The frame of the next packet to take, if a fill holds one; a packet in more than
+    /// one segment is counted and passed over.
+    #[inline]
+    pub fn peek(&mut self) -> Option<&[u8]> {
+        while self.next < self.held {
+            // SAFETY: bufs[next] is an mbuf of the last fill, held until release().
+            let (data, len, segs) = unsafe { mbuf_first_segment(self.bufs[self.next]) };
+            if segs == 1 {
+                // SAFETY: data points at len initialised bytes of the mbuf's only
+                // segment; the slice borrows self, so it ends before any release.
+                return Some(unsafe { std::slice::from_raw_parts(data, len as usize) });
+            }
+            self.multi_segment += 1;
+            self.next += 1;
+        }
+        None
+    }
+
+    /// Passes the packet [`RxQueue::peek`] showed.
+    #[inline]
+    pub fn advance(&mut self) {
+        self.next = (self.next + 1).min(self.held);
+    }
+
+    /// Frees what the last fill holds.
+    fn release(&mut self) {
+        if self.held > 0 {
+            // SAFETY: the held mbufs are ours, each freed once; no slice of them
+            // outlives a borrow of self.
+            unsafe { sys::rte_pktmbuf_free_bulk(self.bufs.as_mut_ptr(), self.held as u32) };
+        }
+        self.held = 0;
+        self.next = 0;
     }
 
     /// Packets received in more than one segment (not handed out).

@@ -220,3 +220,74 @@ fn a_frame_in_several_segments_is_counted_not_lent() {
         "every segment returned to the pool"
     );
 }
+
+/// A burst lent one packet at a time (`fill`, `peek`, `advance`), as a source merging
+/// two ports takes them: every frame once, in order, multi-segment ones passed; the rest
+/// of a fill is what `rx_burst` hands out next; a queue dropped while it holds a fill
+/// gives its mbufs back.
+#[test]
+fn a_fill_lends_its_frames_one_at_a_time_and_gives_its_mbufs_back() {
+    let (eal, _g) = eal();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fill.pcap");
+    let mut sent = frames(300);
+    let jumbo: Vec<u8> = (0..5000).map(|j| (j * 11) as u8).collect();
+    for at in [5, 70, 200] {
+        sent.insert(at, jumbo.clone());
+    }
+    write_pcap(&path, &sent);
+    let want: Vec<Vec<u8>> = sent.iter().filter(|f| f.len() < 2000).cloned().collect();
+    let id = eal
+        .probe(&format!("net_pcap5,rx_pcap={}", path.display()))
+        .unwrap();
+    let mut port = Port::open(eal, id, &PortConfig::default()).unwrap();
+    let mut rx = port.rx_queue(0).unwrap();
+    let mut got: Vec<Vec<u8>> = Vec::new();
+    // The first fill: half taken one at a time, the rest by rx_burst.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while rx.fill() == 0 {
+        assert!(Instant::now() < deadline, "nothing arrived");
+    }
+    assert!(
+        rx.filled_a_burst(),
+        "a 303-frame capture fills a whole burst"
+    );
+    for _ in 0..hotpath_hw::dpdk::BURST / 2 {
+        got.push(rx.peek().expect("a frame of the fill").to_vec());
+        rx.advance();
+    }
+    let rest = rx.rx_burst(|f| got.push(f.to_vec()));
+    assert!(rest > 0 && rest <= hotpath_hw::dpdk::BURST / 2, "{rest}");
+    // Then fills to the end.
+    let mut idle = Instant::now();
+    while got.len() < want.len() && idle.elapsed() < Duration::from_secs(2) {
+        if rx.fill() > 0 {
+            idle = Instant::now();
+        }
+        while let Some(f) = rx.peek() {
+            got.push(f.to_vec());
+            rx.advance();
+        }
+    }
+    assert_eq!(got.len(), want.len());
+    for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert_eq!(g, w, "frame {i}");
+    }
+    assert_eq!(rx.multi_segment(), 3);
+    rx.fill();
+    assert_eq!(port.mbufs_in_use(0), 0, "every mbuf returned to the pool");
+
+    // A fill held when the queue is dropped goes back to the pool too.
+    let id = eal
+        .probe(&format!("net_pcap6,rx_pcap={}", path.display()))
+        .unwrap();
+    let mut port = Port::open(eal, id, &PortConfig::default()).unwrap();
+    let mut rx = port.rx_queue(0).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while rx.fill() == 0 {
+        assert!(Instant::now() < deadline, "nothing arrived");
+    }
+    assert!(port.mbufs_in_use(0) > 0, "the fill holds its mbufs");
+    drop(rx);
+    assert_eq!(port.mbufs_in_use(0), 0, "the dropped queue's fill returned");
+}

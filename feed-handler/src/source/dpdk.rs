@@ -23,6 +23,7 @@ use hotpath_hw::dpdk::{DpdkError, Eal, Port, PortConfig, PortStats, RxQueue, TxQ
 
 use super::{Lines, NicReader, NicStats, PacketSource, RxMeta, SourceError, SourceStats};
 use crate::igmp::{IgmpConfig, Membership};
+use crate::moldudp64::Line;
 use crate::net::{parse_udp_frame, FrameError, IPPROTO_IGMP};
 
 /// What `hotpath feed --source dpdk` and `hotpath replay --dpdk` open.
@@ -64,6 +65,8 @@ pub struct DpdkSource {
     end_after_idle: Option<Duration>,
     last_packet: Option<Instant>,
     igmp: Option<Igmp>,
+    /// Of a fill ([`DpdkPorts`]): the next datagram's payload in its frame, and line.
+    head: Option<(std::ops::Range<usize>, Line)>,
 }
 
 /// The port's group membership and the queue its reports leave by.
@@ -134,6 +137,7 @@ impl DpdkSource {
             end_after_idle,
             last_packet: None,
             igmp: None,
+            head: None,
         })
     }
 
@@ -154,53 +158,122 @@ impl DpdkSource {
     }
 }
 
-impl PacketSource for DpdkSource {
-    fn recv_burst(&mut self, sink: &mut dyn FnMut(&[u8], RxMeta)) -> Result<usize, SourceError> {
-        let now_ns = hotpath_shm::clock::monotonic_ns();
+/// A received frame: a datagram of a line (its payload's place in the frame, counted),
+/// or anything else, counted (and for IGMP, answered) and passed.
+#[inline]
+fn receive_frame(
+    frame: &[u8],
+    lines: &Lines,
+    stats: &mut SourceStats,
+    igmp: &mut Option<Igmp>,
+    now_ns: u64,
+) -> Option<(std::ops::Range<usize>, Line)> {
+    match parse_udp_frame(frame) {
+        Ok(d) => match lines.classify(*d.src.ip(), d.dst) {
+            Ok(line) => {
+                stats.packets += 1;
+                stats.bytes += d.payload.len() as u64;
+                let start = d.payload.as_ptr() as usize - frame.as_ptr() as usize;
+                Some((start..start + d.payload.len(), line))
+            }
+            Err(why) => {
+                stats.not_ours(why);
+                None
+            }
+        },
+        Err(e) => {
+            stats.skipped_frames += 1;
+            stats.skipped_by_reason[e.index()] += 1;
+            if let (FrameError::NotUdp(IPPROTO_IGMP), Some(g)) = (e, igmp.as_mut()) {
+                g.membership.on_frame(frame, now_ns);
+            }
+            None
+        }
+    }
+}
+
+fn meta(line: Line, now_ns: u64) -> RxMeta {
+    RxMeta {
+        ts_ns: now_ns,
+        read_ns: now_ns,
+        capture_ts_ns: 0,
+        line,
+    }
+}
+
+impl DpdkSource {
+    /// Sends the IGMP reports that are due.
+    #[inline]
+    fn poll_igmp(&mut self, now_ns: u64) {
         if let Some(Igmp { membership, tx }) = &mut self.igmp {
             if now_ns >= membership.next_due_ns() {
                 membership.poll(now_ns, |f| tx.send(f));
             }
         }
+    }
+
+    /// Whether a finite replay is over: `received` frames this poll, and none for
+    /// [`DpdkSource::end_after_idle`] since some arrived.
+    #[inline]
+    fn idle_ended(&mut self, received: usize) -> bool {
+        let Some(idle) = self.end_after_idle else {
+            return false;
+        };
+        if received > 0 {
+            self.last_packet = None;
+            return false;
+        }
+        // Timed only when idle: one clock read per empty poll.
+        let since = *self.last_packet.get_or_insert_with(Instant::now);
+        let s = &self.stats;
+        s.packets + s.skipped_frames + s.other_destinations + s.other_sources > 0
+            && since.elapsed() >= idle
+    }
+
+    /// The MoldUDP64 sequence number of the next datagram of a line a fill holds
+    /// (frames before it are counted and passed); None once the fill is all taken.
+    /// A datagram too short to carry one sorts first, to be counted at once.
+    #[inline]
+    fn head_sequence(&mut self, now_ns: u64) -> Option<u64> {
+        loop {
+            if let Some((range, _)) = &self.head {
+                let payload = &self.rx.peek()?[range.clone()];
+                return Some(match payload.get(10..18) {
+                    Some(b) => u64::from_be_bytes(b.try_into().expect("8 bytes")),
+                    None => 0,
+                });
+            }
+            let (lines, stats, igmp) = (&self.lines, &mut self.stats, &mut self.igmp);
+            let frame = self.rx.peek()?;
+            match receive_frame(frame, lines, stats, igmp, now_ns) {
+                Some(h) => self.head = Some(h),
+                None => self.rx.advance(),
+            }
+        }
+    }
+
+    /// Lends the datagram [`DpdkSource::head_sequence`] found to `sink`, and passes it.
+    #[inline]
+    fn take_head(&mut self, sink: &mut dyn FnMut(&[u8], RxMeta), now_ns: u64) {
+        if let (Some((range, line)), Some(frame)) = (self.head.take(), self.rx.peek()) {
+            sink(&frame[range], meta(line, now_ns));
+        }
+        self.rx.advance();
+    }
+}
+
+impl PacketSource for DpdkSource {
+    fn recv_burst(&mut self, sink: &mut dyn FnMut(&[u8], RxMeta)) -> Result<usize, SourceError> {
+        let now_ns = hotpath_shm::clock::monotonic_ns();
+        self.poll_igmp(now_ns);
         let (lines, stats, igmp) = (&self.lines, &mut self.stats, &mut self.igmp);
-        let n = self.rx.rx_burst(|frame| match parse_udp_frame(frame) {
-            Ok(d) => match lines.classify(*d.src.ip(), d.dst) {
-                Ok(line) => {
-                    stats.packets += 1;
-                    stats.bytes += d.payload.len() as u64;
-                    sink(
-                        d.payload,
-                        RxMeta {
-                            ts_ns: now_ns,
-                            read_ns: now_ns,
-                            capture_ts_ns: 0,
-                            line,
-                        },
-                    );
-                }
-                Err(why) => stats.not_ours(why),
-            },
-            Err(e) => {
-                stats.skipped_frames += 1;
-                stats.skipped_by_reason[e.index()] += 1;
-                if let (FrameError::NotUdp(IPPROTO_IGMP), Some(g)) = (e, igmp.as_mut()) {
-                    g.membership.on_frame(frame, now_ns);
-                }
+        let n = self.rx.rx_burst(|frame| {
+            if let Some((range, line)) = receive_frame(frame, lines, stats, igmp, now_ns) {
+                sink(&frame[range], meta(line, now_ns));
             }
         });
-        if let Some(idle) = self.end_after_idle {
-            if n > 0 {
-                self.last_packet = None;
-            } else {
-                // Timed only when idle: one clock read per empty poll.
-                let since = *self.last_packet.get_or_insert_with(Instant::now);
-                let s = &self.stats;
-                if s.packets + s.skipped_frames + s.other_destinations + s.other_sources > 0
-                    && since.elapsed() >= idle
-                {
-                    return Err(SourceError::End);
-                }
-            }
+        if self.idle_ended(n) {
+            return Err(SourceError::End);
         }
         Ok(n)
     }
@@ -250,6 +323,97 @@ impl PacketSource for DpdkSource {
                 None => String::new(),
             }
         )
+    }
+}
+
+/// Several DPDK ports as one source (line A's NIC and line B's), their datagrams taken
+/// in MoldUDP64 sequence order: each poll fills every port's burst, then takes the
+/// datagram of the lowest sequence among the ports' next ones, so a packet one line
+/// lost comes from the other at its place instead of opening a gap. A port has no
+/// receive time per packet to merge by (the PMDs here stamp none); the sequence is the
+/// order the exchange sent them in. When a port's whole burst has been taken, more of
+/// it may be waiting (sent earlier than the others' rest), so the rest waits for the
+/// next poll. Read a burst of each port in turn instead, line A's burst runs ahead of
+/// its holes and every packet after one waits in the out-of-order buffer.
+pub struct DpdkPorts {
+    parts: Vec<DpdkSource>,
+    ended: Vec<bool>,
+}
+
+impl DpdkPorts {
+    /// The ports, each with the same lines; `None` if there are none.
+    pub fn new(parts: Vec<DpdkSource>) -> Option<DpdkPorts> {
+        if parts.is_empty() {
+            return None;
+        }
+        let ended = vec![false; parts.len()];
+        Some(DpdkPorts { parts, ended })
+    }
+
+    /// The ports' sources.
+    pub fn parts(&self) -> &[DpdkSource] {
+        &self.parts
+    }
+
+    fn dyn_parts(&self) -> impl Iterator<Item = &dyn PacketSource> {
+        self.parts.iter().map(|p| p as &dyn PacketSource)
+    }
+}
+
+impl PacketSource for DpdkPorts {
+    fn recv_burst(&mut self, sink: &mut dyn FnMut(&[u8], RxMeta)) -> Result<usize, SourceError> {
+        let now_ns = hotpath_shm::clock::monotonic_ns();
+        let (mut received, mut taken) = (0, 0);
+        for (p, ended) in self.parts.iter_mut().zip(self.ended.iter_mut()) {
+            if *ended {
+                continue;
+            }
+            p.poll_igmp(now_ns);
+            let waiting = p.rx.fill();
+            received += waiting;
+            *ended = p.idle_ended(waiting);
+        }
+        loop {
+            let mut lowest: Option<(usize, u64)> = None;
+            for (i, p) in self.parts.iter_mut().enumerate() {
+                match p.head_sequence(now_ns) {
+                    Some(seq) if lowest.is_none_or(|(_, l)| seq < l) => lowest = Some((i, seq)),
+                    Some(_) => {}
+                    // All of a whole burst taken: the others' rest waits for its next.
+                    None if p.rx.filled_a_burst() => return Ok(received.max(taken)),
+                    None => {}
+                }
+            }
+            match lowest {
+                Some((i, _)) => {
+                    self.parts[i].take_head(sink, now_ns);
+                    taken += 1;
+                }
+                None => break,
+            }
+        }
+        if received == 0 && self.ended.iter().all(|&e| e) {
+            return Err(SourceError::End);
+        }
+        Ok(received.max(taken))
+    }
+
+    fn stats(&self) -> SourceStats {
+        super::merged::stats_of(self.dyn_parts())
+    }
+
+    fn describe(&self) -> String {
+        super::merged::describe_of(self.dyn_parts())
+    }
+
+    fn close(&mut self) {
+        for p in &mut self.parts {
+            p.close();
+        }
+    }
+
+    fn nic_reader(&self) -> Option<NicReader> {
+        super::merged::nic_reader_of(self.dyn_parts())
     }
 }
 

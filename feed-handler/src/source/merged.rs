@@ -1,5 +1,7 @@
-//! Several sources polled as one: line A and line B on two ports (two NICs, so that
-//! losing one link or card loses no line), or any other set a deployment needs.
+//! Several sources polled as one: line A and line B from two captures, or any other
+//! set a deployment needs. Two DPDK ports take their datagrams in sequence order
+//! instead (`dpdk::DpdkPorts`, feature `dpdk`): a burst of each in turn lets line A's
+//! burst run ahead of its holes.
 //!
 //! Each call to [`PacketSource::recv_burst`] takes one burst from every source still
 //! running, in order, so no source can starve another; each source classifies its own
@@ -50,16 +52,11 @@ impl PacketSource for Merged {
     }
 
     fn stats(&self) -> SourceStats {
-        let mut sum = SourceStats::default();
-        for p in &self.parts {
-            sum.add(&p.stats());
-        }
-        sum
+        stats_of(self.parts.iter().map(|p| &**p as &dyn PacketSource))
     }
 
     fn describe(&self) -> String {
-        let parts: Vec<String> = self.parts.iter().map(|p| p.describe()).collect();
-        parts.join(" + ")
+        describe_of(self.parts.iter().map(|p| &**p as &dyn PacketSource))
     }
 
     fn close(&mut self) {
@@ -69,16 +66,37 @@ impl PacketSource for Merged {
     }
 
     fn nic_reader(&self) -> Option<NicReader> {
-        let readers: Vec<NicReader> = self.parts.iter().filter_map(|p| p.nic_reader()).collect();
-        if readers.is_empty() {
-            return None;
-        }
-        Some(Box::new(move || {
-            let mut sum = NicStats::default();
-            for r in &readers {
-                sum.add(&r());
-            }
-            sum
-        }))
+        nic_reader_of(self.parts.iter().map(|p| &**p as &dyn PacketSource))
     }
+}
+
+/// The sum of several sources' counts, for a source made of them.
+pub(crate) fn stats_of<'a>(parts: impl Iterator<Item = &'a dyn PacketSource>) -> SourceStats {
+    let mut sum = SourceStats::default();
+    for p in parts {
+        sum.add(&p.stats());
+    }
+    sum
+}
+
+/// Several sources' descriptions, joined by ` + `.
+pub(crate) fn describe_of<'a>(parts: impl Iterator<Item = &'a dyn PacketSource>) -> String {
+    parts.map(|p| p.describe()).collect::<Vec<_>>().join(" + ")
+}
+
+/// A reader of the sum of several sources' NIC counters, if any has a NIC.
+pub(crate) fn nic_reader_of<'a>(
+    parts: impl Iterator<Item = &'a dyn PacketSource>,
+) -> Option<NicReader> {
+    let readers: Vec<NicReader> = parts.filter_map(|p| p.nic_reader()).collect();
+    if readers.is_empty() {
+        return None;
+    }
+    Some(Box::new(move || {
+        let mut sum = NicStats::default();
+        for r in &readers {
+            sum.add(&r());
+        }
+        sum
+    }))
 }
