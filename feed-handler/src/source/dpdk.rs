@@ -65,8 +65,9 @@ pub struct DpdkSource {
     end_after_idle: Option<Duration>,
     last_packet: Option<Instant>,
     igmp: Option<Igmp>,
-    /// Of a fill ([`DpdkPorts`]): the next datagram's payload in its frame, and line.
-    head: Option<(std::ops::Range<usize>, Line)>,
+    /// Of a fill ([`DpdkPorts`]): the next datagram's payload in its frame, its line
+    /// and its sequence number.
+    head: Option<Head>,
 }
 
 /// The port's group membership and the queue its reports leave by.
@@ -158,6 +159,14 @@ impl DpdkSource {
     }
 }
 
+/// The next datagram of a fill, found by [`DpdkSource::head_sequence`].
+struct Head {
+    /// Its payload's place in its frame.
+    payload: std::ops::Range<usize>,
+    line: Line,
+    sequence: u64,
+}
+
 /// A received frame: a datagram of a line (its payload's place in the frame, counted),
 /// or anything else, counted (and for IGMP, answered) and passed.
 #[inline]
@@ -235,28 +244,33 @@ impl DpdkSource {
     /// A datagram too short to carry one sorts first, to be counted at once.
     #[inline]
     fn head_sequence(&mut self, now_ns: u64) -> Option<u64> {
-        loop {
-            if let Some((range, _)) = &self.head {
-                let payload = &self.rx.peek()?[range.clone()];
-                return Some(match payload.get(10..18) {
+        if let Some(h) = &self.head {
+            return Some(h.sequence);
+        }
+        let (lines, stats, igmp) = (&self.lines, &mut self.stats, &mut self.igmp);
+        while let Some(frame) = self.rx.peek() {
+            if let Some((payload, line)) = receive_frame(frame, lines, stats, igmp, now_ns) {
+                let sequence = match frame[payload.clone()].get(10..18) {
                     Some(b) => u64::from_be_bytes(b.try_into().expect("8 bytes")),
                     None => 0,
+                };
+                self.head = Some(Head {
+                    payload,
+                    line,
+                    sequence,
                 });
+                return Some(sequence);
             }
-            let (lines, stats, igmp) = (&self.lines, &mut self.stats, &mut self.igmp);
-            let frame = self.rx.peek()?;
-            match receive_frame(frame, lines, stats, igmp, now_ns) {
-                Some(h) => self.head = Some(h),
-                None => self.rx.advance(),
-            }
+            self.rx.advance();
         }
+        None
     }
 
     /// Lends the datagram [`DpdkSource::head_sequence`] found to `sink`, and passes it.
     #[inline]
     fn take_head(&mut self, sink: &mut dyn FnMut(&[u8], RxMeta), now_ns: u64) {
-        if let (Some((range, line)), Some(frame)) = (self.head.take(), self.rx.peek()) {
-            sink(&frame[range], meta(line, now_ns));
+        if let (Some(h), Some(frame)) = (self.head.take(), self.rx.peek()) {
+            sink(&frame[h.payload], meta(h.line, now_ns));
         }
         self.rx.advance();
     }
