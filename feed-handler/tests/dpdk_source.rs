@@ -169,14 +169,7 @@ fn the_dpdk_source_allocates_nothing_after_warm_up() {
     let path = dir.path().join("day.pcap");
     write_day(&path, MESSAGES, 13, 200);
     let mut src = dpdk_source(eal, "net_pcap13", &path);
-    let fc = FeedConfig {
-        books: BookConfig {
-            order_capacity: 1 << 18,
-            max_levels: 1 << 18,
-            ..BookConfig::default()
-        },
-        ..FeedConfig::default()
-    };
+    let fc = roomy_books();
     let mut feed = Feed::new(&fc, NullSink).unwrap();
     while feed.core.stats.messages < MESSAGES / 5 {
         feed.pump(&mut src).unwrap();
@@ -196,6 +189,19 @@ fn the_dpdk_source_allocates_nothing_after_warm_up() {
     assert!(feed.session.is_finished());
     assert_eq!(allocations, 0, "allocations after warm-up");
     assert_eq!(src.port_stats().imissed, 0);
+}
+
+/// Books with room for a generated day's orders and levels, so that they never grow
+/// (allocate) while a test counts allocations.
+fn roomy_books() -> FeedConfig {
+    FeedConfig {
+        books: BookConfig {
+            order_capacity: 1 << 18,
+            max_levels: 1 << 18,
+            ..BookConfig::default()
+        },
+        ..FeedConfig::default()
+    }
 }
 
 /// An IGMP message in a frame as a querier sends it: Ethernet to 01:00:5e:00:00:01,
@@ -577,14 +583,7 @@ fn two_ports_taken_in_sequence_order_repair_one_lines_losses_without_a_gap() {
         let port = Port::open(eal, id, &PortConfig::default()).expect("open port");
         DpdkSource::on_port(port, lines, Some(Duration::from_millis(300))).unwrap()
     };
-    let fc = FeedConfig {
-        books: BookConfig {
-            order_capacity: 1 << 18,
-            max_levels: 1 << 18,
-            ..BookConfig::default()
-        },
-        ..FeedConfig::default()
-    };
+    let fc = roomy_books();
     // Warmed up on the day's first 20,000 messages; the rest counted for allocations.
     let run = |src: &mut dyn PacketSource| {
         let mut feed = Feed::new(&fc, NullSink).unwrap();

@@ -741,40 +741,12 @@ impl RxQueue {
     /// A [`RxQueue::fill`]'s packets not yet taken are handed out first, and only they.
     #[inline]
     pub fn rx_burst(&mut self, mut f: impl FnMut(&[u8])) -> usize {
-        if self.next < self.held {
-            let n = self.held - self.next;
-            while let Some(frame) = self.peek() {
-                f(frame);
-                self.next += 1;
-            }
-            self.release();
-            return n;
+        let n = self.fill();
+        while let Some(frame) = self.peek() {
+            f(frame);
+            self.next += 1;
         }
         self.release();
-        // SAFETY: bufs has room for BURST pointers; the port and queue were set up.
-        let n = unsafe {
-            sys::hp_rx_burst(
-                self.port.id,
-                self.queue,
-                self.bufs.as_mut_ptr(),
-                BURST as u16,
-            )
-        } as usize;
-        for &m in &self.bufs[..n] {
-            // SAFETY: m is an mbuf the PMD just handed us, valid until the free below.
-            let (data, len, segs) = unsafe { mbuf_first_segment(m) };
-            if segs != 1 {
-                self.multi_segment += 1;
-                continue;
-            }
-            // SAFETY: data points at len initialised bytes of the mbuf's first (only)
-            // segment, which stays valid until the free below; f cannot keep the slice.
-            f(unsafe { std::slice::from_raw_parts(data, len as usize) });
-        }
-        if n > 0 {
-            // SAFETY: the n mbufs are ours, each freed once, after the last use above.
-            unsafe { sys::rte_pktmbuf_free_bulk(self.bufs.as_mut_ptr(), n as u32) };
-        }
         n
     }
 
