@@ -315,7 +315,7 @@ fn feed_on_two_ports_takes_line_a_from_one_and_line_b_from_the_other() {
     ]));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("(net_pcap0, driver net_pcap, link up at 10 Gb/s) + dpdk port 1 (net_pcap1, driver net_pcap, link up at 10 Gb/s)"),
+        err.contains("(net_pcap0, driver net_pcap, link up at 10 Gb/s) + dpdk port 1 (net_pcap1, driver net_pcap, link up at 10 Gb/s), taken in sequence order"),
         "{err}"
     );
     assert!(err.contains("stopped after 150,000 messages"), "{err}");
@@ -332,6 +332,13 @@ fn feed_on_two_ports_takes_line_a_from_one_and_line_b_from_the_other() {
     assert!(pa <= packets && pb <= packets && pa.max(pb) == packets);
     assert!(counter("duplicates_a") + counter("duplicates_b") > 0);
     assert_eq!(counter("nic_ipackets"), pa + pb, "both ports' counters");
+    // Taken in sequence order, the copies of one packet tie and line A's port (the
+    // first) wins: every data packet (not the end of session) came first on line A.
+    assert_eq!(counter("gaps"), 0);
+    assert_eq!(
+        (counter("packets_first_a"), counter("packets_first_b")),
+        (packets - 1, 0)
+    );
 }
 
 /// `hotpath feed --source "dpdk:net_af_packet0?{query}" --until-end-of-session` on

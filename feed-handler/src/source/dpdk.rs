@@ -417,7 +417,10 @@ impl PacketSource for DpdkPorts {
     }
 
     fn describe(&self) -> String {
-        super::merged::describe_of(self.dyn_parts())
+        format!(
+            "{}, taken in sequence order",
+            super::merged::describe_of(self.dyn_parts())
+        )
     }
 
     fn close(&mut self) {
