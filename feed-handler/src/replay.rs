@@ -59,7 +59,8 @@ pub struct ReplayConfig {
     pub faults_b: Faults,
     /// Probability of losing a packet on both lines (a loss before the exchange splits
     /// its feed into A and B): what only a re-request can bring back. Drawn from its own
-    /// stream, seeded from `faults_a.seed`; 0 with one line is the same as `faults_a.drop`.
+    /// stream, seeded from `faults_a.seed`; with one line, one more chance of dropping
+    /// each of line A's packets.
     pub drop_both: f64,
 }
 

@@ -737,8 +737,8 @@ impl RxQueue {
     /// Receives up to [`BURST`] packets and lends each one's frame (from its Ethernet
     /// header) to `f`, then frees them all. Returns how many were received. A packet in
     /// more than one segment (larger than an mbuf, never a MoldUDP64 packet) is counted
-    /// in [`RxQueue::multi_segment`] and not handed out.
-    /// A [`RxQueue::fill`]'s packets not yet taken are handed out first, and only they.
+    /// in [`RxQueue::multi_segment`] and not handed out. If a [`RxQueue::fill`] holds
+    /// packets not yet taken, those are handed out instead (and only they).
     #[inline]
     pub fn rx_burst(&mut self, mut f: impl FnMut(&[u8])) -> usize {
         let n = self.fill();

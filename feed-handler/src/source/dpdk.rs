@@ -349,6 +349,11 @@ impl PacketSource for DpdkSource {
 /// it may be waiting (sent earlier than the others' rest), so the rest waits for the
 /// next poll. Read a burst of each port in turn instead, line A's burst runs ahead of
 /// its holes and every packet after one waits in the out-of-order buffer.
+///
+/// A port's datagrams wait behind another's only while that one's bursts come whole,
+/// that is while it has a backlog: a port whose fill ran dry is passed over. A line
+/// that has moved to a new session (its sequences start again) sorts first until the
+/// other follows; the session sorts that out as it does any order.
 pub struct DpdkPorts {
     parts: Vec<DpdkSource>,
     ended: Vec<bool>,
