@@ -63,6 +63,14 @@ pub struct RunArgs {
     pub request_port: u16,
 }
 
+/// The end of session's repeats, said only when there were some.
+fn repeated(repeats: u64) -> String {
+    match repeats {
+        0 => String::new(),
+        n => format!("; the end of session sent {n} more times"),
+    }
+}
+
 fn open_counters(path: &std::path::Path, limit: Duration) -> Result<CountersReader, crate::Error> {
     let end = Instant::now() + limit;
     loop {
@@ -141,9 +149,11 @@ pub fn run(shm: &ShmArgs, args: &RunArgs) -> CmdResult {
     scfg.max_packets_per_request = 64;
     scfg.rate_limit = None;
     let server = TapServer::start(request, scfg, Arc::clone(&server_stop))?;
+    let feed_done = Arc::new(AtomicBool::new(false));
     let sender = std::thread::spawn({
         let (pcap, stop, args) = (pcap.clone(), Arc::clone(&stop), args.clone());
-        move || -> Result<replay::ReplayStats, String> {
+        let feed_done = Arc::clone(&feed_done);
+        move || -> Result<(replay::ReplayStats, u64), String> {
             let mut src = PcapSource::open(&pcap, Lines::default(), Pace::AsFast)
                 .map_err(|e| e.to_string())?;
             let cfg = ReplayConfig {
@@ -164,9 +174,30 @@ pub fn run(shm: &ShmArgs, args: &RunArgs) -> CmdResult {
                 },
                 drop_both: args.drop_both,
             };
-            let stats = replay::replay(&mut src, &cfg, |p| server.record(p), &stop)
-                .map_err(|e| e.to_string())?;
-            Ok(stats)
+            let mut end = None;
+            let tap = |p: &[u8]| {
+                server.record(p);
+                if replay::is_end_of_session(p) {
+                    end = Some(p.to_vec());
+                }
+            };
+            let stats = replay::replay(&mut src, &cfg, tap, &stop).map_err(|e| e.to_string())?;
+            // As a MoldUDP64 server does, the end of session goes out again (every
+            // 250 ms, the first after 250 ms) while the feed has not stopped: lost on
+            // the wire, it would leave the feed waiting for more.
+            let mut repeats = 0;
+            if let Some(end) = end {
+                let first = Instant::now() + replay::END_REPEAT_INTERVAL;
+                while Instant::now() < first && !feed_done.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                if !feed_done.load(Ordering::Relaxed) {
+                    let until = Instant::now() + Duration::from_secs(30);
+                    repeats = replay::repeat_end_of_session(&cfg, &end, until, &feed_done)
+                        .map_err(|e| e.to_string())?;
+                }
+            }
+            Ok((stats, repeats))
         }
     });
 
@@ -176,7 +207,20 @@ pub fn run(shm: &ShmArgs, args: &RunArgs) -> CmdResult {
     let mut lost = 0u64;
     let mut age = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)?;
     let mut last_report = Instant::now();
-    let mut idle = || std::thread::sleep(Duration::from_micros(100));
+    // Stopped (Ctrl-C, SIGTERM), this process stops the feed, whose exit ends the ring:
+    // also while the ring is quiet (recv_wait returns only with a message or once the
+    // producer is gone), so the idle wait asks too.
+    let feed_pid = feed.id().to_string();
+    let termed = std::cell::Cell::new(false);
+    let stop_feed = || {
+        if stop.load(Ordering::Relaxed) && !termed.replace(true) {
+            let _ = Command::new("kill").args(["-TERM", &feed_pid]).status();
+        }
+    };
+    let mut idle = || {
+        stop_feed();
+        std::thread::sleep(Duration::from_micros(100));
+    };
     loop {
         match md.recv_wait(&mut idle) {
             Ok(Received::Message { msg, .. }) => {
@@ -199,16 +243,13 @@ pub fn run(shm: &ShmArgs, args: &RunArgs) -> CmdResult {
                 thousands(counters.get("feed", "messages_recovered").unwrap_or(0)),
                 thousands(by_kind.iter().sum()),
             );
-            if stop.load(Ordering::Relaxed) {
-                let _ = Command::new("kill")
-                    .args(["-TERM", &feed.id().to_string()])
-                    .status();
-            }
+            stop_feed();
         }
     }
     let secs = started.elapsed().as_secs_f64();
     let feed_ok = feed.wait()?.success();
-    let sent = sender.join().map_err(|_| "the sender thread panicked")??;
+    feed_done.store(true, Ordering::Relaxed);
+    let (sent, end_repeats) = sender.join().map_err(|_| "the sender thread panicked")??;
     server_stop.store(true, Ordering::Relaxed);
 
     let c = |n: &str| counters.get("feed", n).unwrap_or(0);
@@ -220,13 +261,14 @@ pub fn run(shm: &ShmArgs, args: &RunArgs) -> CmdResult {
     let first = (c("packets_first_a"), c("packets_first_b"));
     if line_b.is_some() {
         outln!(
-            "  exchange   {} messages in {} packets at {}/s on lines A and B; dropped on the wire: {} of line A's, {} of line B's, {} on both",
+            "  exchange   {} messages in {} packets at {}/s on lines A and B; dropped on the wire: {} of line A's, {} of line B's, {} on both{}",
             thousands(messages),
             thousands(sent.packets),
             thousands(args.rate),
             thousands(sent.a.dropped),
             thousands(sent.b.dropped),
-            thousands(sent.dropped_both)
+            thousands(sent.dropped_both),
+            repeated(end_repeats)
         );
         outln!(
             "  lines      first copy from line A: {} packets, from line B: {} (A/B arbitration: a packet one line lost, the other brought)",
@@ -235,11 +277,12 @@ pub fn run(shm: &ShmArgs, args: &RunArgs) -> CmdResult {
         );
     } else {
         outln!(
-            "  exchange   {} messages in {} packets at {}/s on line A; {} packets dropped on the wire",
+            "  exchange   {} messages in {} packets at {}/s on line A; {} packets dropped on the wire{}",
             thousands(messages),
             thousands(sent.packets),
             thousands(args.rate),
-            thousands(sent.a.dropped)
+            thousands(sent.a.dropped),
+            repeated(end_repeats)
         );
         outln!(
             "  lines      first copy from line A: {} packets",
