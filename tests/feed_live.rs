@@ -568,7 +568,8 @@ fn the_feed_loop_makes_no_system_call_but_the_sources_own() {
             "udp://{a}?iface=lo&b={b}&request=127.0.0.1:{}{sockets}",
             port + 10_000
         );
-        let trace = common::traced_feed(EXE, &shm.path().join("udp"), &args(source), || {
+        let root = shm.path().join(format!("udp-{fds}"));
+        let trace = common::traced_feed(EXE, &root, &args(source), || {
             run(Command::new(EXE)
                 .args([
                     "send", "--to", &a, "--b", &b, "--iface", "lo", "--rate", "20000",

@@ -166,6 +166,14 @@ pub fn traced_feed(
 ) -> FeedTrace {
     use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
+    // `during` starts once this file exists, which the feed creates after it joined
+    // its groups; a file left by an earlier feed would start it too early.
+    let counters = shm_root.join("traced").join("feed.counters");
+    assert!(
+        !counters.exists(),
+        "{} exists: give each traced feed a shm root of its own",
+        counters.display()
+    );
     let dir = tempfile::tempdir().unwrap();
     let prefix = dir.path().join("t");
     let child = Command::new("strace")
@@ -185,7 +193,6 @@ pub fn traced_feed(
         dir,
     };
     let child = &mut traced.strace.0;
-    let counters = shm_root.join("traced").join("feed.counters");
     let end = Instant::now() + Duration::from_secs(60);
     while !counters.exists() && child.try_wait().unwrap().is_none() {
         assert!(Instant::now() < end, "the feed never started");
@@ -197,7 +204,12 @@ pub fn traced_feed(
             break st;
         }
         if Instant::now() > end {
-            panic!("the traced feed did not end");
+            // What it had received tells a late join or a lost end of session apart.
+            let snap = stat_snapshot(exe, |c| {
+                c.env("HOTPATH_SHM_ROOT", shm_root)
+                    .env("HOTPATH_INSTANCE", "traced");
+            });
+            panic!("the traced feed did not end in 60 s; its counters: {snap}");
         }
         std::thread::sleep(Duration::from_millis(20));
     };
