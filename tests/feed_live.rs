@@ -576,6 +576,13 @@ fn the_feed_loop_makes_no_system_call_but_the_sources_own() {
                 ])
                 .arg(&pcap));
         });
+        // The whole day, from its first packet: the feed had joined before the sender
+        // started.
+        assert!(
+            trace.stderr.contains("stopped after 50,000 messages"),
+            "{}",
+            trace.stderr
+        );
         let calls = &trace.hot;
         assert!(calls.get("recvmmsg").copied().unwrap_or(0) > 0, "{calls:?}");
         assert_eq!(calls.len(), 1, "UDP source: {calls:?}");

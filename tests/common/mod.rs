@@ -127,6 +127,9 @@ pub struct FeedTrace {
     pub hot_lines: Vec<String>,
     /// Every line traced by the process's other threads, whole.
     pub other_threads: Vec<String>,
+    /// What the feed printed on its standard error (its banners, the stop banner's
+    /// counts).
+    pub stderr: String,
 }
 
 /// strace and the processes it traces (`t.PID` files in `dir`), all killed when
@@ -255,5 +258,6 @@ pub fn traced_feed(
             .iter()
             .flat_map(|t| t.lines().map(str::to_string))
             .collect(),
+        stderr: err,
     }
 }
